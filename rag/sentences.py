@@ -1,0 +1,66 @@
+"""Sentence boundaries with character spans, for chunking and for choosing the sentences to quote.
+
+A regular-expression splitter tuned for news prose: a sentence ends at `.`, `!` or `?` (optionally followed
+by closing quotes or brackets) when the next non-space character starts a new sentence, and not after a
+known abbreviation ("U.S.", "Mr.", "Gen.") or an initial ("J. Smith"). Line breaks always end a sentence:
+in news text they separate paragraphs, headlines and captions. Spans index into the text given, so
+`text[start:end]` is the sentence, stripped of surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Abbreviations that end with a period but rarely end a sentence (lower-cased, without the final dot).
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st gen lt col maj capt cmdr adm sgt gov sen rep rev hon pres supt u.s u.k
+    u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v no nos inc corp co ltd dept est fig approx jan feb
+    mar apr jun jul aug sep sept oct nov dec""".split()
+)
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_NEXT_START = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ]")
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the `.` at index `dot` closes an abbreviation or an initial, not a sentence."""
+    i = dot
+    while i > 0 and (text[i - 1].isalpha() or text[i - 1] == "."):
+        i -= 1
+    word = text[i:dot].lower()
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # A single capital initial ("J. Smith"), but not a one-letter word like "I" or "A" ending a sentence.
+    return len(word) == 1 and text[dot - 1].isupper() and word not in {"i", "a"}
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, shifted by `offset`; whitespace-only text gives []."""
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        line_start, line_text = line.start(), line.group()
+        cut = 0
+        for m in _END.finditer(line_text):
+            end = m.end()
+            if not _NEXT_START.match(line_text, end):
+                continue
+            if line_text[m.start()] == "." and m.end() - m.start() == 1 and _is_abbreviation(line_text, m.start()):
+                continue
+            _add(spans, line_text, cut, end, line_start + offset)
+            cut = end
+        _add(spans, line_text, cut, len(line_text), line_start + offset)
+    return spans
+
+
+def _add(spans: list[tuple[int, int]], line: str, start: int, end: int, base: int) -> None:
+    piece = line[start:end]
+    stripped = piece.strip()
+    if stripped:
+        lead = len(piece) - len(piece.lstrip())
+        spans.append((base + start + lead, base + start + lead + len(stripped)))
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of `text` as strings (convenience over `sentence_spans`)."""
+    return [text[s:e] for s, e in sentence_spans(text)]

@@ -1,0 +1,28 @@
+"""What an index holds, read without loading the model (for `rag status` and the app's sidebar)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rag.config import Settings
+from rag.store import load_index
+
+
+def index_status(settings: Settings) -> dict[str, Any]:
+    """Articles, chunks, outlets with article counts, model and build time of the current index."""
+    index = load_index(settings.index_dir, verify=settings.verify_checksums)
+    m = index.manifest
+    outlets = Counter(a.outlet for a in index.articles.values())
+    return {
+        "index_dir": str(settings.index_dir),
+        "articles": len(index.articles),
+        "chunks": len(index.chunks),
+        "outlets": dict(sorted(outlets.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "model": m["model"],
+        "dimension": m["dimension"],
+        "built_at": m["built_at"],
+        "generation": m["generation"],
+        "package_version": m.get("package_version"),
+        "chunk_size": m.get("chunk_size"),
+    }

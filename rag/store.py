@@ -1,0 +1,323 @@
+"""The index on disk: FAISS vectors + SQLite metadata + `manifest.json`, written atomically, loaded validated.
+
+Layout of an index folder::
+
+    manifest.json        model, dimension, package version, build time, current generation, file SHA-256s
+    gen-<id>/index.faiss IndexIDMap2 over inner-product vectors; FAISS ids are chunk ids
+    gen-<id>/meta.sqlite articles (with body) and chunk spans
+    .lock                held by a writer (see `rag.indexer`)
+
+A writer builds a complete new generation beside the current one, fsyncs it, then atomically replaces
+`manifest.json` (the commit point) and only then deletes generations older than the previous one. A crash at
+any moment therefore leaves a manifest that names a complete generation. Loading never unpickles: FAISS
+reads its own binary format, metadata is SQLite, the manifest is JSON, and every file is checked against the
+manifest's SHA-256 before FAISS parses it, so a truncated or altered file is refused rather than half-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag import __version__
+from rag.types import Article, ArticleRef, Chunk
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FAISS_FILE = "index.faiss"
+META_FILE = "meta.sqlite"
+_REBUILD = "run `rag index --rebuild` to build a fresh index"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, outlet TEXT NOT NULL, title TEXT NOT NULL, published TEXT NOT NULL,
+    url TEXT NOT NULL, body TEXT NOT NULL, source TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id), start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+"""
+
+
+class IndexProblem(Exception):
+    """Base for index problems; the message always says what to do next."""
+
+
+class IndexNotFound(IndexProblem):
+    pass
+
+
+class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    """The index was built with another model, dimension or chunking than the settings ask for."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The parsed manifest; `IndexNotFound` if there is none, `IndexCorrupt` if it is not valid."""
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexNotFound(f"no index in '{index_dir}': run `rag index` to build one")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(f"the manifest in '{index_dir}' is unreadable ({exc}); {_REBUILD}") from None
+    required = {"format", "model", "dimension", "generation", "files", "built_at"}
+    if not isinstance(manifest, dict) or not required <= manifest.keys():
+        raise IndexCorrupt(f"the manifest in '{index_dir}' is incomplete; {_REBUILD}")
+    if manifest["format"] != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"the index in '{index_dir}' has format {manifest['format']}, this version reads {FORMAT_VERSION}; "
+            + _REBUILD
+        )
+    return manifest
+
+
+def check_compatible(manifest: dict[str, Any], model: str, expect: dict[str, Any] | None = None) -> None:
+    """Refuse an index built with another model (or other build settings named in `expect`)."""
+    if manifest["model"] != model:
+        raise IndexMismatch(
+            f"the index was built with model '{manifest['model']}' but the settings ask for '{model}'; "
+            f"{_REBUILD} (or set RAG_MODEL={manifest['model']})"
+        )
+    for key, value in (expect or {}).items():
+        if key in manifest and manifest[key] != value:
+            raise IndexMismatch(f"the index was built with {key}={manifest[key]!r}, settings say {value!r}; {_REBUILD}")
+
+
+@dataclass
+class IndexData:
+    """A loaded index, fully in memory: vectors in FAISS, articles and chunks in dicts."""
+
+    path: Path
+    manifest: dict[str, Any]
+    faiss_index: faiss.Index
+    articles: dict[str, Article]
+    hashes: dict[str, str]  # article id → content hash
+    chunks: dict[int, Chunk]  # chunk id → chunk
+    refs: dict[str, ArticleRef] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.refs:
+            self.refs = {a.id: ArticleRef(a.id, a.outlet, a.title, a.published, a.url) for a in self.articles.values()}
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    def chunk_ids_for(self, article_id: str) -> list[int]:
+        return [cid for cid, c in self.chunks.items() if c.article_id == article_id]
+
+
+def _load_sqlite(path: Path) -> tuple[dict[str, Article], dict[str, str], dict[int, Chunk]]:
+    # Opened read-only by URI so a reader can never modify or lock a generation.
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        articles: dict[str, Article] = {}
+        hashes: dict[str, str] = {}
+        for row in conn.execute("SELECT id, outlet, title, published, url, body, source, hash FROM articles"):
+            art = Article(*row[:7])
+            articles[art.id] = art
+            hashes[art.id] = row[7]
+        chunks: dict[int, Chunk] = {}
+        for cid, aid, start, end in conn.execute('SELECT id, article_id, start, "end" FROM chunks ORDER BY id'):
+            body = articles[aid].body
+            chunks[cid] = Chunk(article_id=aid, start=start, end=end, text=body[start:end], id=cid)
+    finally:
+        conn.close()
+    return articles, hashes, chunks
+
+
+def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _retry: bool = True) -> IndexData:
+    """Load and validate the current generation; raise an `IndexProblem` whose message says what to do."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    if model is not None:
+        check_compatible(manifest, model)
+    gen = index_dir / str(manifest["generation"])
+    if not gen.is_dir() and _retry:
+        # A writer may have switched generations between our reading the manifest and opening the files.
+        time.sleep(0.05)
+        return load_index(index_dir, model, verify, _retry=False)
+    files = manifest["files"]
+    for name in (FAISS_FILE, META_FILE):
+        path = gen / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index file '{path}' is missing; {_REBUILD}")
+        if verify and sha256_file(path) != files.get(name):
+            raise IndexCorrupt(f"index file '{path}' does not match its checksum (truncated or altered); {_REBUILD}")
+    try:
+        fidx = faiss.read_index(str(gen / FAISS_FILE))
+    except RuntimeError as exc:
+        raise IndexCorrupt(f"FAISS could not read '{gen / FAISS_FILE}' ({exc}); {_REBUILD}") from None
+    try:
+        articles, hashes, chunks = _load_sqlite(gen / META_FILE)
+    except (sqlite3.DatabaseError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"index metadata '{gen / META_FILE}' is broken ({exc}); {_REBUILD}") from None
+    if fidx.d != manifest["dimension"] or fidx.ntotal != len(chunks):
+        raise IndexCorrupt(
+            f"index in '{index_dir}' is inconsistent ({fidx.ntotal} vectors of dimension {fidx.d}, "
+            f"{len(chunks)} chunks, manifest dimension {manifest['dimension']}); {_REBUILD}"
+        )
+    return IndexData(index_dir, manifest, fidx, articles, hashes, chunks)
+
+
+def new_faiss_index(dimension: int) -> faiss.Index:
+    """Exact inner-product search with our own int64 ids (IDMap2 also lets us reconstruct vectors)."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+@dataclass
+class Changes:
+    """What a writer changes relative to the previous generation."""
+
+    remove_articles: list[str] = field(default_factory=list)
+    add_articles: list[Article] = field(default_factory=list)
+    add_chunks: list[Chunk] = field(default_factory=list)  # ids already assigned
+    add_vectors: np.ndarray | None = None
+
+
+def write_generation(
+    index_dir: Path,
+    previous: IndexData | None,
+    changes: Changes,
+    manifest_fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Write a new generation = previous + changes, then switch the manifest to it. Returns the manifest.
+
+    The caller holds the index lock. Until the final `os.replace`, nothing a reader looks at has changed.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gen_name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    tmp = index_dir / f".tmp-{gen_name}"
+    tmp.mkdir()
+    try:
+        meta = tmp / META_FILE
+        if previous is not None:
+            shutil.copyfile(previous.path / str(previous.manifest["generation"]) / META_FILE, meta)
+        _apply_sqlite(meta, changes)
+        fidx = faiss.clone_index(previous.faiss_index) if previous is not None else None
+        if fidx is None:
+            fidx = new_faiss_index(int(manifest_fields["dimension"]))
+        if previous is not None and changes.remove_articles:
+            gone = {a for a in changes.remove_articles}
+            ids = [cid for cid, c in previous.chunks.items() if c.article_id in gone]
+            if ids:
+                fidx.remove_ids(np.asarray(ids, dtype=np.int64))
+        if changes.add_chunks:
+            assert changes.add_vectors is not None and len(changes.add_vectors) == len(changes.add_chunks)
+            fidx.add_with_ids(changes.add_vectors, np.asarray([c.id for c in changes.add_chunks], dtype=np.int64))
+        faiss.write_index(fidx, str(tmp / FAISS_FILE))
+        for name in (FAISS_FILE, META_FILE):
+            _fsync_file(tmp / name)
+        _fsync_dir(tmp)
+        final = index_dir / gen_name
+        os.replace(tmp, final)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "package_version": __version__,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **manifest_fields,
+            "generation": gen_name,
+            "files": {name: sha256_file(final / name) for name in (FAISS_FILE, META_FILE)},
+            "chunks": int(fidx.ntotal),
+        }
+        _commit_manifest(index_dir, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    keep = {gen_name, str(previous.manifest["generation"])} if previous is not None else {gen_name}
+    _remove_stale(index_dir, keep)
+    return manifest
+
+
+def _apply_sqlite(path: Path, changes: Changes) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(_SCHEMA)
+        with conn:
+            for aid in changes.remove_articles:
+                conn.execute("DELETE FROM chunks WHERE article_id = ?", (aid,))
+                conn.execute("DELETE FROM articles WHERE id = ?", (aid,))
+            conn.executemany(
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.id, a.outlet, a.title, a.published, a.url, a.body, a.source, a.hash) for a in changes.add_articles],
+            )
+            conn.executemany(
+                'INSERT INTO chunks (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
+                [(c.id, c.article_id, c.start, c.end) for c in changes.add_chunks],
+            )
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+def _commit_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = index_dir / f".{MANIFEST}.tmp"
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, index_dir / MANIFEST)
+    _fsync_dir(index_dir)
+
+
+def _remove_stale(index_dir: Path, keep: Iterable[str]) -> None:
+    """Delete generations other than `keep` and leftovers of interrupted writers (caller holds the lock)."""
+    keep = set(keep)
+    for entry in index_dir.iterdir():
+        if entry.is_dir() and (
+            entry.name.startswith(".tmp-gen-") or (entry.name.startswith("gen-") and entry.name not in keep)
+        ):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def clean_leftovers(index_dir: Path) -> None:
+    """Remove what interrupted writers left (temp folders, unreferenced generations); caller holds the lock."""
+    if not index_dir.is_dir():
+        return
+    try:
+        current = {str(read_manifest(index_dir)["generation"])}
+    except IndexProblem:
+        current = set()
+    (index_dir / f".{MANIFEST}.tmp").unlink(missing_ok=True)
+    _remove_stale(index_dir, current)

@@ -1,0 +1,151 @@
+"""The typed objects that flow through the pipeline, defined once.
+
+    Article ──split──▶ Chunk ──embed/index──▶ Hit ──answer──▶ Answer (with Citations)
+
+Spans are character offsets into `Article.body`, so `body[start:end]` is always the exact text a chunk or a
+citation refers to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+UNKNOWN_OUTLET = "Unknown outlet"
+
+
+def content_hash(*parts: str) -> str:
+    """SHA-256 over the parts, separated by a byte that cannot occur in text (decides 'changed?')."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One news article, as read from the corpus folder.
+
+    `id` is the article's URL when it has one, else its path relative to the corpus (plus `#line` for
+    JSON Lines records): the same story saved under two file names is still one article.
+    `published` is ISO 8601 (`YYYY-MM-DD`, or `YYYY-MM` when only the month is known), or "".
+    """
+
+    id: str
+    outlet: str
+    title: str
+    published: str
+    url: str
+    body: str
+    source: str = ""  # file (and line) it came from, for messages only
+
+    @property
+    def hash(self) -> str:
+        """Content hash over everything that is indexed; the source path is deliberately left out."""
+        return content_hash(self.outlet, self.title, self.published, self.url, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of an article: `article.body[start:end] == text`."""
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+    id: int = -1  # row id in the index (FAISS id); -1 until stored
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRef:
+    """What a hit or citation needs to know about its article, without the body."""
+
+    id: str
+    outlet: str
+    title: str
+    published: str
+    url: str
+
+
+@dataclass(slots=True)
+class Hit:
+    """A retrieved chunk with its fused score and the per-retriever evidence behind it."""
+
+    chunk: Chunk
+    article: ArticleRef
+    score: float
+    dense: float | None = None  # cosine similarity, if the dense retriever returned it
+    bm25: float | None = None  # raw BM25 score, if the lexical retriever returned it
+
+
+@dataclass(slots=True)
+class SearchQuery:
+    """What is actually searched: the (possibly rewritten) text and the filters applied."""
+
+    text: str
+    question: str = ""  # the user's words, before any rewrite
+    outlets: list[str] = field(default_factory=list)
+    since: str | None = None  # inclusive ISO date
+    until: str | None = None  # inclusive ISO date
+    #: Human-readable notes on what was inferred (e.g. an outlet recognised in the question).
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A quoted passage and where it comes from; `quote == body[start:end]` of article `article_id`."""
+
+    n: int
+    outlet: str
+    title: str
+    published: str
+    url: str
+    article_id: str
+    quote: str
+    start: int
+    end: int
+    chunk_id: int = -1
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("chunk_id")
+        return d
+
+
+@dataclass(slots=True)
+class Answer:
+    """The answer text (with `[n]` markers), its citations, and whether the system declined to answer."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    refused: bool
+    search_query: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)
+    answerer: str = "extractive"
+    hits: list[Hit] = field(default_factory=list)  # the passages the answer was drawn from
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self, qid: str | None = None) -> dict[str, Any]:
+        """The CLI's `rag ask --json` object (the contract other tools depend on)."""
+        return {
+            "id": qid,
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "search_query": self.search_query,
+            "filters": self.filters,
+            "answerer": self.answerer,
+            "citations": [c.to_json() for c in self.citations],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier exchange of a conversation, as the follow-up resolver sees it."""
+
+    question: str
+    answer: str = ""
+    search_query: str = ""
