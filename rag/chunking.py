@@ -43,9 +43,11 @@ def chunk_spans(body: str, size: int = 1000, overlap: int = 200) -> list[tuple[i
         chunks.append((start, units[j][1]))
         if j + 1 >= len(units):
             break
-        # Step back over trailing sentences that fit in the overlap, but always advance by one unit.
+        # Step back over trailing sentences that fit in the overlap, but always advance by one unit, and
+        # only as far as still leaves room for the next unit: otherwise the next chunk would hold nothing
+        # new (a subset of this one) and the text would be re-chunked one sentence at a time.
         k = j + 1
-        while k - 1 > i and units[j][1] - units[k - 1][0] <= overlap:
+        while k - 1 > i and units[j][1] - units[k - 1][0] <= overlap and units[j + 1][1] - units[k - 1][0] <= size:
             k -= 1
         i = k
     return chunks

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +30,16 @@ def _iso_date(value: str) -> str:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date in YYYY-MM-DD form") from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a positive whole number")
+    return n
 
 
 def _err(message: str) -> None:
@@ -151,7 +162,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         history = histories.setdefault(str(conv), []) if conv is not None else []
         answer = pipeline.ask(req["question"], history=list(history), **filters)
         if conv is not None:
-            history.append(Turn(req["question"], answer.text, answer.search_query))
+            history.append(Turn.from_answer(answer))
         _emit(answer.to_json(req.get("id")))
     return status
 
@@ -259,6 +270,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{summary['unanswerable']}; follow-ups passed {summary['follow_up_passed']}/{summary['follow_ups']};"
             f" median {summary['median_seconds'] * 1000:.0f} ms/question"
         )
+        if summary.get("topic_changes"):
+            print(
+                f"Topic changes passed {summary['topic_change_passed']}/{summary['topic_changes']} in the dialogue,"
+                f" {summary['topic_change_alone_passed']}/{summary['topic_changes']} asked alone; same score both"
+                f" ways {summary['topic_change_same_as_alone']}/{summary['topic_changes']}"
+            )
     return EXIT_OK
 
 
@@ -294,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrieve", help="show the passages retrieved for a question")
     p.add_argument("question", nargs="*", help="the question (omit with --json to read JSON Lines from stdin)")
-    p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of passages (default 10)")
     filters(p)
     common(p, "print JSON; without QUESTION, read {id, question, conversation?} lines from stdin")
     p.set_defaults(func=cmd_retrieve)
@@ -328,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`rag status | head`): stop quietly, and keep Python's exit-time flush of
+        # stdout from raising again (the recipe in the `signal` module's documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     return EXIT_ERROR
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,18 @@ class Settings(BaseSettings):
     rrf_k: int = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009 use 60)
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    #: Outlet name in the BM25 text of each chunk (with the title), so a question naming it leans that way.
+    bm25_outlet: bool = False
+    #: Read outlet names and dates in the question (rag/query.py) and search each named source separately.
+    infer_filters: bool = True
+    #: Weight of each per-source sub-search (a source the question names, see rag/query.py); 0 turns it off.
+    subquery_weight: float = 1.0
+    #: Search a sub-query with the clause around the source's name (True) or the whole question (False).
+    subquery_clause: bool = False
+    #: Restrict a sub-query to the date named beside its source ("The Verge on November 7").
+    subquery_dates: bool = True
+    #: At most this many chunks of one article in the results while other articles can fill them (0: no cap).
+    max_chunks_per_article: int = 0
 
     # Extractive answer
     answer_sentences: int = 4
@@ -53,6 +66,19 @@ class Settings(BaseSettings):
     llm: str = "extractive"
     llm_base_url: str | None = None
     llm_timeout: float = 60.0
+    #: How many of the top passages the model is given (numbered [1]..[n] in its prompt).
+    llm_passages: int = Field(default=5, ge=1)
+    llm_max_tokens: int = Field(default=400, ge=16)
+    llm_temperature: float = 0.0
+    #: Context window, in tokens, for a local GGUF model (5 passages of ~1,000 characters need ~2,000).
+    llm_context: int = Field(default=4096, ge=512)
+    #: Minimum support (cosine × name share × number share, see rag/answer/verify.py) for a generated sentence
+    #: to keep its citation. Calibrated on true vs. perturbed statements, see docs/evaluation.md ("LLM answers").
+    llm_support_threshold: float = 0.55
+    #: What happens to a generated sentence no given passage supports: "drop" it, or "flag" it in the text.
+    llm_unsupported: Literal["drop", "flag"] = "drop"
+    #: With an LLM, rewrite follow-up questions with the conversation (LangChain's history-aware rewriting).
+    llm_rewrite: bool = True
 
     # Input limits: a corpus file larger than this is reported and skipped; uploads have their own cap.
     max_file_mb: float = Field(default=20.0, gt=0)
@@ -62,6 +88,10 @@ class Settings(BaseSettings):
 
     #: Verify each index file's SHA-256 against the manifest on load (detects truncation/tampering).
     verify_checksums: bool = True
+
+    #: Questions offered on the chat's empty screen (a JSON list in RAG_EXAMPLE_QUESTIONS); when empty, the app
+    #: derives them from the index (names several outlets report on, the newest headline).
+    example_questions: list[str] = Field(default_factory=list)
 
 
 @lru_cache(maxsize=1)

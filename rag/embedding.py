@@ -73,13 +73,17 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if progress is None:
             return self._encode(list(texts), bs)
-        out = []
-        # Feed the model a few batches at a time so progress can be reported without losing batching.
+        # Feed the model a few batches at a time so progress can be reported. Texts are sorted by length
+        # first (as sentence-transformers does within one call) so each batch pads to similar lengths and
+        # the progress steps cost no throughput; rows are put back in input order at the end.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
         step = bs * 4
         for i in range(0, len(texts), step):
-            out.append(self._encode(list(texts[i : i + step]), bs))
+            idx = order[i : i + step]
+            out[idx] = self._encode([texts[j] for j in idx], bs)
             progress(min(i + step, len(texts)))
-        return np.vstack(out)
+        return out
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vecs = self.model.encode(

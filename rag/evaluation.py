@@ -3,7 +3,12 @@
 Seed format (see ../shared/eval/README.md): `expect_facts` must all appear (case-insensitive) in the answer
 or its quoted passages (one is enough with `any_fact`), at least one of `expect_outlets` must be cited, and
 `answerable: false` questions must be refused with no citation. Dialogues (`turns`) are asked in order in
-one conversation, each turn scored like a single question.
+one conversation, each turn scored like a single question. A turn marked `"topic_change": true` is a
+self-contained question (a new topic, or one restated in full): it is also asked alone, without the
+conversation, and the summary counts whether it scores the same both ways (earlier turns must not pollute
+it). Every other turn after the first is a follow-up; when it carries a hand-written `"standalone"` rewrite,
+that rewrite is also asked alone (`oracle_passed`), which tells a resolver miss (the rewrite passes, the
+follow-up does not) from a question the answerer misses however it is asked.
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ class ItemResult:
     search_query: str
     cited_outlets: list[str]
     seconds: float
-    follow_up: bool = False  # a dialogue turn after the first
+    follow_up: bool = False  # a dialogue turn after the first that leans on earlier turns
+    topic_change: bool = False  # a self-contained dialogue turn after the first (new topic)
+    rewritten: bool = False  # searched with words from earlier turns (search_query differs from the question)
+    alone_passed: bool | None = None  # topic changes: the score when asked without the conversation
+    oracle_passed: bool | None = None  # follow-ups with a hand-written "standalone" rewrite: its score alone
 
     def row(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -47,6 +56,7 @@ class Report:
         ans = [i for i in self.items if i.answerable]
         una = [i for i in self.items if not i.answerable]
         follow = [i for i in ans if i.follow_up]
+        changes = [i for i in self.items if i.topic_change]
         times = sorted(i.seconds for i in self.items)
         return {
             "questions": len(self.items),
@@ -59,11 +69,21 @@ class Report:
             "unanswerable": len(una),
             "follow_up_passed": sum(i.passed for i in follow),
             "follow_ups": len(follow),
+            "follow_ups_rewritten": sum(i.rewritten for i in follow),
+            "topic_changes": len(changes),
+            "topic_change_passed": sum(i.passed for i in changes),
+            "topic_change_alone_passed": sum(bool(i.alone_passed) for i in changes),
+            "topic_change_same_as_alone": sum(i.passed == i.alone_passed for i in changes),
+            "topic_changes_rewritten": sum(i.rewritten for i in changes),
+            "follow_ups_with_standalone": sum(i.oracle_passed is not None for i in follow),
+            "standalone_passed": sum(bool(i.oracle_passed) for i in follow),
             "median_seconds": round(times[len(times) // 2], 4) if times else 0.0,
         }
 
 
-def score(item: dict[str, Any], answer: Answer, seconds: float, qid: str, follow_up: bool = False) -> ItemResult:
+def score(
+    item: dict[str, Any], answer: Answer, seconds: float, qid: str, follow_up: bool = False, topic_change: bool = False
+) -> ItemResult:
     """Score one answer against one question record of the seed format."""
     answerable = item.get("answerable", True)
     haystack = (answer.text + "\n" + "\n".join(c.quote for c in answer.citations)).casefold()
@@ -89,6 +109,8 @@ def score(item: dict[str, Any], answer: Answer, seconds: float, qid: str, follow
         cited_outlets=sorted(set(cited)),
         seconds=seconds,
         follow_up=follow_up,
+        topic_change=topic_change,
+        rewritten=answer.search_query != item["question"],
     )
 
 
@@ -118,8 +140,16 @@ def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]]) -> 
             t0 = time.perf_counter()
             answer = pipeline.ask(turn["question"], history=history)
             qid = f"{row.get('id', '')}.{i}"
-            report.items.append(score(turn, answer, time.perf_counter() - t0, qid, follow_up=i > 1))
-            history.append(Turn(turn["question"], answer.text, answer.search_query))
+            change = i > 1 and bool(turn.get("topic_change"))
+            result = score(turn, answer, time.perf_counter() - t0, qid, follow_up=i > 1 and not change)
+            result.topic_change = change
+            if change:
+                result.alone_passed = score(turn, pipeline.ask(turn["question"]), 0.0, qid).passed
+            elif i > 1 and turn.get("standalone"):
+                rewrite = turn | {"question": turn["standalone"]}
+                result.oracle_passed = score(rewrite, pipeline.ask(turn["standalone"]), 0.0, qid).passed
+            report.items.append(result)
+            history.append(Turn.from_answer(answer))
     return report
 
 

@@ -8,7 +8,7 @@ answering from the old index while a rebuild runs and moves to the new one whole
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rag import conversation
@@ -74,8 +74,32 @@ class Pipeline:
         until: str | None = None,
     ) -> SearchQuery:
         """What will actually be searched for `question` in this conversation, with its filters."""
-        text = conversation.resolve(question, history)
-        return SearchQuery(text=text, question=question, outlets=list(outlets), since=since, until=until)
+        rewrite_note, llm_note, text = "", "", None
+        if history and self.uses_llm and self.settings.llm_rewrite:
+            from rag.answer import llm  # only with a model configured: LangChain's history-aware rewrite
+
+            text, llm_note = llm.rewrite_question(question, history, self.settings)  # None: model failed
+        if text is None:
+            # Follow-ups resolved without an LLM (rag/conversation.py); a question that stands alone is unchanged.
+            known = self.retriever.outlets if history else []
+            specificity = conversation.corpus_specificity(self.retriever) if history else None
+            resolution = conversation.resolve_query(question, history, known, specificity)
+            text, rewrite_note = resolution.text, resolution.note()
+            if not outlets:  # "What did Dawn say?" / "And the other outlets?" (never widens a user's filter)
+                outlets = list(resolution.only_outlets) or [o for o in known if o not in resolution.exclude_outlets]
+                outlets = [] if len(outlets) == len(known) else outlets
+        query = SearchQuery(text=text, question=question, outlets=list(outlets), since=since, until=until)
+        if llm_note:
+            query.notes.append(llm_note)
+        if rewrite_note:
+            query.notes.append(rewrite_note)
+        if self.settings.infer_filters:
+            # Sources and dates the question names become per-source sub-searches (see rag/query.py).
+            found = self.retriever.analyse(text)
+            query.subqueries = found.subqueries
+            query.unknown_sources = found.unknown_sources
+            query.notes.extend(found.notes)
+        return query
 
     def retrieve(self, query: SearchQuery, k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, k)
@@ -92,4 +116,49 @@ class Pipeline:
         query = self.search_query(question, history, outlets, since, until)
         retriever = self.retriever
         hits = retriever.search(query)
-        return extractive.answer(question, query, hits, retriever, self.settings)
+        if self.uses_llm:
+            from rag.answer import llm  # verified LLM answer; falls back to the extractive one by itself
+
+            return llm.answer(question, query, hits, retriever, self.settings)
+        return self._extractive(question, query, hits)
+
+    def _extractive(self, question: str, query: SearchQuery, hits: list[Hit]) -> Answer:
+        """The extractive answer; a follow-up only about sources ("And the other outlets?") is scored against
+        the topic it was resolved to, since its own words ("outlets") name nothing the passages could say."""
+        asked = question if question in query.text else query.text
+        answer = extractive.answer(asked, query, hits, self.retriever, self.settings)
+        answer.question = question
+        return answer
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether answers are written by a chat model (`Settings.llm` other than "extractive")."""
+        return self.settings.llm.strip().lower() != "extractive"
+
+    @property
+    def answerer(self) -> str:
+        """The answerer in use, for display: "extractive" or the model setting, e.g. "ollama:llama3.2"."""
+        return self.settings.llm if self.uses_llm else "extractive"
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        outlets: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Like `ask`, for a chat: yields text chunks as a model writes them, then exactly one final `Answer`.
+
+        The chunks are provisional (unverified); the final Answer's text replaces them. With the extractive
+        answerer (or a refusal) only the Answer is yielded.
+        """
+        query = self.search_query(question, history, outlets, since, until)
+        retriever = self.retriever
+        hits = retriever.search(query)
+        if not self.uses_llm:
+            yield self._extractive(question, query, hits)
+            return
+        from rag.answer import llm
+
+        yield from llm.stream_answer(question, query, hits, retriever, self.settings)

@@ -1,11 +1,16 @@
-"""Hybrid retrieval: dense (FAISS, cosine) and lexical (BM25 via bm25s), fused by reciprocal rank.
+"""Hybrid retrieval: dense (cosine) and lexical (BM25 via bm25s), fused by reciprocal rank, per named source.
 
-    SearchQuery ──filters──▶ allowed chunks ──dense top-N ∪ BM25 top-N──▶ RRF fusion ──▶ top-k Hits
+    SearchQuery ──user filters──▶ allowed chunks
+                ──main search: dense top-N ∪ BM25 top-N, RRF──────────────┐
+                ──one search per SubQuery (within the outlet/date it names)─┴─▶ weighted sum ──▶ per-article cap
+                ──▶ top-k Hits
 
 Dense search finds paraphrases; BM25 finds the rare names and numbers news questions hinge on (on the
 MultiHop-RAG dev split BM25 alone beats all-MiniLM-L6-v2 alone, Hits@4 0.71 vs 0.54). Reciprocal-rank fusion
-needs no score calibration between the two. Every returned Hit carries its cosine similarity to the query,
-also for chunks only BM25 found, because the answerer's refusal decision uses it.
+needs no score calibration between the two. A question that names several sources ("did TechCrunch and The
+Verge agree…") needs evidence from each: one sub-search per named source, merged into the main ranking,
+keeps one loud source from filling the whole top k. Every Hit carries its cosine similarity to the query
+because the answerer's refusal decision uses it. Measurements behind each choice: docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import calendar
 import logging
 from collections.abc import Sequence
+from datetime import date
 
 import bm25s
 import faiss
@@ -21,6 +27,7 @@ import Stemmer
 
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.query import Analysis, OutletMatcher, analyse
 from rag.store import IndexData
 from rag.types import Hit, SearchQuery
 
@@ -70,6 +77,25 @@ def in_date_range(published: str, since: str | None, until: str | None) -> bool:
     return not ((since and last < since) or (until and first > until))
 
 
+def _vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of an IDMap over a flat index, the vectors as a zero-copy view where possible."""
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexFlat) and inner.ntotal:
+        view = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d)
+        return ids, np.asarray(view).reshape(inner.ntotal, inner.d)
+    return ids, np.vstack([index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, index.d), "f4")
+
+
+def _rrf(ranked: Sequence[np.ndarray], weights: Sequence[float], k: float) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion of ranked position arrays: Σ w / (k + rank)."""
+    fused: dict[int, float] = {}
+    for order, w in zip(ranked, weights, strict=True):
+        for rank, pos in enumerate(order.tolist()):
+            fused[pos] = fused.get(pos, 0.0) + w / (k + rank + 1)
+    return fused
+
+
 class Retriever:
     """Search over one loaded index. Build once per index (BM25 is indexed here, in memory)."""
 
@@ -79,23 +105,39 @@ class Retriever:
         self.settings = settings
         self.ids = np.fromiter(sorted(index.chunks), dtype=np.int64, count=len(index.chunks))
         self.pos = {int(cid): i for i, cid in enumerate(self.ids)}
-        docs = [
-            f"{index.refs[index.chunks[int(cid)].article_id].title}\n{index.chunks[int(cid)].text}" for cid in self.ids
-        ]
+        n = len(self.ids)
+        chunks = [index.chunks[int(cid)] for cid in self.ids]
+        refs = [index.refs[c.article_id] for c in chunks]
+        # Per-chunk article and outlet numbers, so that filters and caps are array operations.
+        article_ids = sorted(index.refs)
+        self._article_no = {a: i for i, a in enumerate(article_ids)}
+        self.chunk_article = np.fromiter((self._article_no[c.article_id] for c in chunks), dtype=np.int64, count=n)
+        self.outlets = sorted({a.outlet for a in index.refs.values()})
+        outlet_no = {o: i for i, o in enumerate(self.outlets)}
+        self.chunk_outlet = np.fromiter((outlet_no[r.outlet] for r in refs), dtype=np.int64, count=n)
+        self.article_dates = [_date_bounds(index.refs[a].published) for a in article_ids]
+        self.matcher = OutletMatcher(self.outlets)
+        dated = [b[1] for b in self.article_dates if b]
+        self.newest = date.fromisoformat(max(dated)) if dated else None
+
+        faiss_ids, vectors = _vectors(index.faiss_index)
+        order = np.argsort(faiss_ids)  # faiss row → position in self.ids (both sorted by chunk id)
+        self.vectors = vectors[order] if len(order) and not np.array_equal(order, np.arange(n)) else vectors
+
+        prefix = [f"{r.outlet}\n" if settings.bm25_outlet else "" for r in refs]
+        docs = [f"{p}{r.title}\n{c.text}" for p, r, c in zip(prefix, refs, chunks, strict=True)]
         self.bm25 = bm25s.BM25()
         self._idf: dict[str, float] = {}
         if docs:
             self.bm25.index(tokenize(docs), show_progress=False)
             # Document frequency of each term = entries in its column of the CSC score matrix.
             df = np.diff(self.bm25.scores["indptr"])
-            n = len(docs)
             self._idf = {
                 term: float(np.log(1 + (n - df[tid] + 0.5) / (df[tid] + 0.5)))
                 for term, tid in self.bm25.vocab_dict.items()
                 if term
             }
         self._max_idf = max(self._idf.values(), default=1.0)
-        self.outlets = sorted({a.outlet for a in index.refs.values()})
 
     def knows(self, term: str) -> bool:
         """Whether a (stemmed) term occurs anywhere in the indexed text."""
@@ -105,47 +147,57 @@ class Retriever:
         """BM25 inverse document frequency of a term; a term the corpus never uses counts as rarest."""
         return self._idf.get(term, self._max_idf)
 
+    def analyse(self, question: str) -> Analysis:
+        """The outlets, dates and unknown sources `question` names (see `rag.query`)."""
+        return analyse(question, self.matcher, self.newest)
+
     # -- filters -------------------------------------------------------------------------------------
 
-    def allowed_mask(self, query: SearchQuery) -> np.ndarray | None:
-        """Boolean mask over `self.ids` for the query's filters, or None when nothing is filtered."""
-        if not (query.outlets or query.since or query.until):
+    def mask_for(
+        self, outlets: Sequence[str] = (), since: str | None = None, until: str | None = None
+    ) -> np.ndarray | None:
+        """Boolean mask over `self.ids` for outlet/date filters, or None when nothing is filtered."""
+        if not (outlets or since or until):
             return None
-        wanted = {o.casefold() for o in query.outlets}
-        ok_articles = {
-            ref.id
-            for ref in self.index.refs.values()
-            if (not wanted or ref.outlet.casefold() in wanted)
-            and in_date_range(ref.published, query.since, query.until)
-        }
-        return np.fromiter(
-            (self.index.chunks[int(cid)].article_id in ok_articles for cid in self.ids), dtype=bool, count=len(self.ids)
-        )
+        mask = np.ones(len(self.ids), dtype=bool)
+        if outlets:
+            wanted = {o.casefold() for o in outlets}
+            nos = [i for i, o in enumerate(self.outlets) if o.casefold() in wanted]
+            mask &= np.isin(self.chunk_outlet, nos)
+        if since or until:
+            ok = [
+                i
+                for i, b in enumerate(self.article_dates)
+                if b is not None and not ((since and b[1] < since) or (until and b[0] > until))
+            ]
+            mask &= np.isin(self.chunk_article, ok)
+        return mask
 
-    # -- the two retrievers ----------------------------------------------------------------------------
+    def allowed_mask(self, query: SearchQuery) -> np.ndarray | None:
+        """The mask of the filters the user set (outlets, dates), or None when nothing is filtered."""
+        return self.mask_for(query.outlets, query.since, query.until)
 
-    def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
-        if mask is not None:
-            allowed = self.ids[mask]
-            if len(allowed) == 0:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            scores, ids = self.index.faiss_index.search(qvec, min(n, len(allowed)), params=params)
-        else:
-            scores, ids = self.index.faiss_index.search(qvec, min(n, len(self.ids)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+    # -- one ranked search -----------------------------------------------------------------------------
 
-    def lexical(self, text: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+    def _ranked(self, qvec: np.ndarray, cosines: np.ndarray, text: str, mask: np.ndarray | None) -> dict[int, float]:
+        """RRF of the dense and BM25 top-N positions within `mask`."""
+        s = self.settings
+        n = min(s.candidates, len(self.ids))
+        dense = np.where(mask, cosines, -np.inf) if mask is not None else cosines
+        top_d = np.argpartition(-dense, n - 1)[:n]
+        top_d = top_d[np.argsort(-dense[top_d], kind="stable")]
+        top_d = top_d[np.isfinite(dense[top_d])]
         tokens = tokenize([text])[0]
-        if not tokens or len(self.ids) == 0:
-            return []
-        scores = self.bm25.get_scores(tokens)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+        if tokens:
+            lex = self.bm25.get_scores(tokens)
+            if mask is not None:
+                lex = np.where(mask, lex, 0.0)
+            top_l = np.argpartition(-lex, n - 1)[:n]
+            top_l = top_l[np.argsort(-lex[top_l], kind="stable")]
+            top_l = top_l[lex[top_l] > 0]
+        else:
+            top_l = np.zeros(0, dtype=np.int64)
+        return _rrf([top_d, top_l], [s.dense_weight, s.bm25_weight], s.rrf_k)
 
     # -- fused search ------------------------------------------------------------------------------------
 
@@ -158,21 +210,52 @@ class Retriever:
         mask = self.allowed_mask(query)
         if mask is not None and not mask.any():
             return []
-        qvec = self.embedder.encode_query(query.text)
-        dense = self.dense(qvec, s.candidates, mask)
-        lexical = self.lexical(query.text, s.candidates, mask)
-        fused: dict[int, float] = {}
-        for weight, ranked in ((s.dense_weight, dense), (s.bm25_weight, lexical)):
-            for rank, (cid, _) in enumerate(ranked):
-                fused[cid] = fused.get(cid, 0.0) + weight / (s.rrf_k + rank + 1)
-        dense_of = dict(dense)
-        bm25_of = dict(lexical)
-        top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        subs = query.subqueries if s.subquery_weight > 0 else []
+        texts = [query.text] + [sq.text if s.subquery_clause else query.text for sq in subs]
+        qvecs = self.embedder.encode(texts, batch_size=len(texts)) if len(texts) > 1 else None
+        if qvecs is None:
+            qvecs = self.embedder.encode_query(query.text)
+        cosines = self.vectors @ qvecs.T  # (chunks, queries): exact cosine of every chunk to every query
+        fused = self._ranked(qvecs[0], cosines[:, 0], query.text, mask)
+        for j, sq in enumerate(subs, start=1):
+            sub_mask = self.mask_for(sq.outlets, sq.since, sq.until) if s.subquery_dates else self.mask_for(sq.outlets)
+            if sub_mask is None:
+                continue
+            if mask is not None:
+                sub_mask &= mask
+            if not sub_mask.any() and s.subquery_dates and (sq.since or sq.until):
+                sub_mask = self.mask_for(sq.outlets)  # a wrong date must not silence the named source
+                if mask is not None:
+                    sub_mask &= mask
+            if not sub_mask.any():
+                continue
+            for pos, score in self._ranked(qvecs[j], cosines[:, j], texts[j], sub_mask).items():
+                fused[pos] = fused.get(pos, 0.0) + s.subquery_weight * score
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = self._cap(ranked, k)
         hits = []
-        for cid, score in top:
-            cos = dense_of.get(cid)
-            if cos is None:
-                cos = float(self.index.faiss_index.reconstruct(cid) @ qvec[0])
+        for pos, score in top:
+            cid = int(self.ids[pos])
             chunk = self.index.chunks[cid]
-            hits.append(Hit(chunk, self.index.refs[chunk.article_id], score, dense=cos, bm25=bm25_of.get(cid)))
+            cos = float(cosines[pos, 0])
+            hits.append(Hit(chunk, self.index.refs[chunk.article_id], score, dense=cos, bm25=None))
         return hits
+
+    def _cap(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+        """The best `k`, at most `max_chunks_per_article` from one article while others are available."""
+        cap = self.settings.max_chunks_per_article
+        if cap <= 0:
+            return ranked[:k]
+        taken: list[tuple[int, float]] = []
+        spill: list[tuple[int, float]] = []
+        per: dict[int, int] = {}
+        for pos, score in ranked:
+            a = int(self.chunk_article[pos])
+            if per.get(a, 0) < cap:
+                per[a] = per.get(a, 0) + 1
+                taken.append((pos, score))
+                if len(taken) == k:
+                    return taken
+            else:
+                spill.append((pos, score))
+        return taken + spill[: k - len(taken)]

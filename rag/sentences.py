@@ -2,7 +2,8 @@
 
 A regular-expression splitter tuned for news prose: a sentence ends at `.`, `!` or `?` (optionally followed
 by closing quotes or brackets) when the next non-space character starts a new sentence, and not after a
-known abbreviation ("U.S.", "Mr.", "Gen.") or an initial ("J. Smith"). Line breaks always end a sentence:
+known abbreviation ("U.S.", "Mr.", "Gen.") or an initial ("J. Smith") unless a word that opens
+sentences follows ("in the U.S. The next day"). Line breaks always end a sentence:
 in news text they separate paragraphs, headlines and captions. Spans index into the text given, so
 `text[start:end]` is the sentence, stripped of surrounding whitespace.
 """
@@ -11,14 +12,22 @@ from __future__ import annotations
 
 import re
 
-# Abbreviations that end with a period but rarely end a sentence (lower-cased, without the final dot).
+# Titles before a name: a period after them never ends a sentence ("Gen. Smith", lower-cased, no dot).
+_TITLES = frozenset("mr mrs ms dr prof st gen lt col maj capt cmdr adm sgt gov sen rep rev hon pres supt".split())
+# Abbreviations that rarely end a sentence, but do when a word that typically opens one follows
+# ("moved to the U.S. The next year"): "U.S. The" cannot occur inside a sentence.
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st gen lt col maj capt cmdr adm sgt gov sen rep rev hon pres supt u.s u.k
-    u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v no nos inc corp co ltd dept est fig approx jan feb
+    """u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v inc corp co ltd dept est approx jr sr jan feb
     mar apr jun jul aug sep sept oct nov dec""".split()
 )
+# Abbreviations only before a number ("No. 5", "Fig. 2"); elsewhere "no." is the word ("She said no.").
+_BEFORE_NUMBER = frozenset("no nos fig figs vol".split())
+# Words that open sentences and almost never follow an abbreviation inside one.
+_OPENERS = frozenset("the a an he she it they we i but this that these those there his her its their our".split())
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ]")
+_DOTTED = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")  # acronyms written with dots: "F.B.I", "N.Y"
+_NEXT_WORD = re.compile(r"\s+[\"'“‘(\[]?(\w+)")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -29,10 +38,17 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     word = text[i:dot].lower()
     if not word:
         return False
-    if word in _ABBREVIATIONS:
+    if word in _TITLES:
         return True
+    m = _NEXT_WORD.match(text, dot + 1)
+    following = m.group(1) if m else ""
+    if word in _BEFORE_NUMBER:
+        return following[:1].isdigit()
+    opener = following.lower() in _OPENERS
+    if word in _ABBREVIATIONS or _DOTTED.fullmatch(word):
+        return not opener
     # A single capital initial ("J. Smith"), but not a one-letter word like "I" or "A" ending a sentence.
-    return len(word) == 1 and text[dot - 1].isupper() and word not in {"i", "a"}
+    return len(word) == 1 and text[dot - 1].isupper() and word not in {"i", "a"} and not opener
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ MANIFEST = "manifest.json"
 FAISS_FILE = "index.faiss"
 META_FILE = "meta.sqlite"
 _REBUILD = "run `rag index --rebuild` to build a fresh index"
+_GENERATION = re.compile(r"gen-[A-Za-z0-9-]+")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -100,14 +103,30 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexCorrupt(f"the manifest in '{index_dir}' is unreadable ({exc}); {_REBUILD}") from None
-    required = {"format", "model", "dimension", "generation", "files", "built_at"}
-    if not isinstance(manifest, dict) or not required <= manifest.keys():
-        raise IndexCorrupt(f"the manifest in '{index_dir}' is incomplete; {_REBUILD}")
-    if manifest["format"] != FORMAT_VERSION:
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"the manifest in '{index_dir}' is not a JSON object; {_REBUILD}")
+    # A newer (or older) layout is named as such before its fields are judged by this version's rules.
+    if "format" in manifest and manifest["format"] != FORMAT_VERSION:
         raise IndexMismatch(
             f"the index in '{index_dir}' has format {manifest['format']}, this version reads {FORMAT_VERSION}; "
             + _REBUILD
         )
+    required = {"format", "model", "dimension", "generation", "files", "built_at"}
+    if not required <= manifest.keys():
+        raise IndexCorrupt(f"the manifest in '{index_dir}' is incomplete; {_REBUILD}")
+    files = manifest["files"]
+    well_typed = (
+        isinstance(manifest["model"], str)
+        and type(manifest["dimension"]) is int
+        and manifest["dimension"] > 0
+        and isinstance(manifest["generation"], str)
+        # A generation is a folder directly inside the index folder, never a path leading out of it.
+        and _GENERATION.fullmatch(manifest["generation"]) is not None
+        and isinstance(files, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+    )
+    if not well_typed:
+        raise IndexCorrupt(f"the manifest in '{index_dir}' has malformed fields; {_REBUILD}")
     return manifest
 
 
@@ -166,6 +185,54 @@ def _load_sqlite(path: Path) -> tuple[dict[str, Article], dict[str, str], dict[i
     return articles, hashes, chunks
 
 
+#: FAISS's serialised IndexIDMap2 over IndexFlatIP/L2 (faiss/impl/index_write.cpp): an index header is
+#: fourcc(4) d:int32 ntotal:int64 two unused int64 is_trained:uint8 metric:int32 = 37 bytes; the map's header,
+#: the flat index's header, the vectors (a uint64 count of float32 values, then the values), then the ids
+#: (a uint64 count, then int64s). 37 + 37 + 8 + 8 = 90 bytes besides ntotal * (4 * d + 8).
+_HEADER = struct.Struct("<4siqqqBi")
+#: Flat index fourcc → its metric (faiss.METRIC_INNER_PRODUCT = 0, METRIC_L2 = 1): a flipped metric would
+#: silently rank by another measure.
+_FLAT_FOURCCS = {b"IxFI": 0, b"IxF2": 1}
+
+
+def _check_faiss_layout(path: Path, manifest: dict[str, Any]) -> bool:
+    """Refuse a FAISS file whose sizes disagree with the manifest or with its own length, before FAISS reads it.
+
+    FAISS allocates whatever its header claims (a flipped byte can ask for gigabytes) before it notices the
+    file is short, so the layout this package writes is checked here first. Returns False for a layout this
+    check does not know (another FAISS index type), so that the caller verifies the checksum instead.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(2 * _HEADER.size + 8)
+        if len(head) < 2 * _HEADER.size + 8:
+            raise IndexCorrupt(f"index file '{path}' is truncated ({size} bytes); {_REBUILD}")
+        outer, inner = _HEADER.unpack_from(head, 0), _HEADER.unpack_from(head, _HEADER.size)
+        if outer[0] != b"IxM2" or inner[0] not in _FLAT_FOURCCS:
+            return False
+        (floats,) = struct.unpack_from("<Q", head, 2 * _HEADER.size)
+        d, ntotal = outer[1], outer[2]
+        expected_chunks = manifest.get("chunks", ntotal)
+        ids_at = 2 * _HEADER.size + 8 + 4 * floats
+        ok = (
+            d == inner[1] == manifest["dimension"]
+            and ntotal == inner[2] == expected_chunks
+            and ntotal >= 0
+            and outer[5] == inner[5] == 1  # is_trained: a flat index always is
+            and outer[6] == inner[6] == _FLAT_FOURCCS[inner[0]]
+            and floats == ntotal * d
+            and size == ids_at + 8 + ntotal * 8
+        )
+        if ok:
+            f.seek(ids_at)
+            ok = struct.unpack("<Q", f.read(8))[0] == ntotal
+    if not ok:
+        raise IndexCorrupt(
+            f"index file '{path}' is damaged (its header does not match its size or the manifest); {_REBUILD}"
+        )
+    return True
+
+
 def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _retry: bool = True) -> IndexData:
     """Load and validate the current generation; raise an `IndexProblem` whose message says what to do."""
     index_dir = Path(index_dir)
@@ -184,15 +251,26 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
             raise IndexCorrupt(f"index file '{path}' is missing; {_REBUILD}")
         if verify and sha256_file(path) != files.get(name):
             raise IndexCorrupt(f"index file '{path}' does not match its checksum (truncated or altered); {_REBUILD}")
+    faiss_path = gen / FAISS_FILE
+    # FAISS trusts the sizes written in its file, so its header is checked first even when checksums are off;
+    # a layout we cannot check is hashed instead (see `_check_faiss_layout`).
+    if (
+        not _check_faiss_layout(faiss_path, manifest)
+        and not verify
+        and sha256_file(faiss_path) != files.get(FAISS_FILE)
+    ):
+        raise IndexCorrupt(f"index file '{faiss_path}' does not match its checksum (truncated or altered); {_REBUILD}")
     try:
-        fidx = faiss.read_index(str(gen / FAISS_FILE))
-    except RuntimeError as exc:
-        raise IndexCorrupt(f"FAISS could not read '{gen / FAISS_FILE}' ({exc}); {_REBUILD}") from None
+        fidx = faiss.read_index(str(faiss_path))
+    except (RuntimeError, MemoryError) as exc:
+        raise IndexCorrupt(f"FAISS could not read '{faiss_path}' ({exc}); {_REBUILD}") from None
     try:
         articles, hashes, chunks = _load_sqlite(gen / META_FILE)
     except (sqlite3.DatabaseError, KeyError, TypeError) as exc:
         raise IndexCorrupt(f"index metadata '{gen / META_FILE}' is broken ({exc}); {_REBUILD}") from None
-    if fidx.d != manifest["dimension"] or fidx.ntotal != len(chunks):
+    id_map = getattr(fidx, "id_map", None)
+    ids_match = id_map is None or set(faiss.vector_to_array(id_map).tolist()) == chunks.keys()
+    if fidx.d != manifest["dimension"] or fidx.ntotal != len(chunks) or not ids_match:
         raise IndexCorrupt(
             f"index in '{index_dir}' is inconsistent ({fidx.ntotal} vectors of dimension {fidx.d}, "
             f"{len(chunks)} chunks, manifest dimension {manifest['dimension']}); {_REBUILD}"
@@ -316,8 +394,12 @@ def clean_leftovers(index_dir: Path) -> None:
     if not index_dir.is_dir():
         return
     try:
-        current = {str(read_manifest(index_dir)["generation"])}
+        keep = {str(read_manifest(index_dir)["generation"])}
+    except IndexNotFound:
+        keep = set()  # never committed: any generation folder is an interrupted first build
     except IndexProblem:
-        current = set()
+        # An unreadable manifest, or one of another format version: its generations are left alone (a newer
+        # version of this package may still read them, and `--rebuild` removes them once it has committed).
+        keep = {entry.name for entry in index_dir.iterdir()}
     (index_dir / f".{MANIFEST}.tmp").unlink(missing_ok=True)
-    _remove_stale(index_dir, current)
+    _remove_stale(index_dir, keep)

@@ -80,6 +80,18 @@ class Hit:
     bm25: float | None = None  # raw BM25 score, if the lexical retriever returned it
 
 
+@dataclass(frozen=True, slots=True)
+class SubQuery:
+    """A part of the question aimed at a source it names ("the TechCrunch article on October 6"): searched
+    within those outlets (and dates) on its own, then merged with the main search so each named source is
+    represented among the passages. Inferred from the question, so it narrows nothing the user asked for."""
+
+    text: str
+    outlets: tuple[str, ...] = ()
+    since: str | None = None  # inclusive ISO date
+    until: str | None = None  # inclusive ISO date
+
+
 @dataclass(slots=True)
 class SearchQuery:
     """What is actually searched: the (possibly rewritten) text and the filters applied."""
@@ -91,6 +103,10 @@ class SearchQuery:
     until: str | None = None  # inclusive ISO date
     #: Human-readable notes on what was inferred (e.g. an outlet recognised in the question).
     notes: list[str] = field(default_factory=list)
+    #: Per-source searches inferred from the question (see `rag.query`), merged into the results.
+    subqueries: list[SubQuery] = field(default_factory=list)
+    #: Sources the question names that the corpus has no articles from ("a Bloomberg article").
+    unknown_sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +165,10 @@ class Turn:
     question: str
     answer: str = ""
     search_query: str = ""
+    outlets: tuple[str, ...] = ()  # the outlets its answer cited ("and the other outlets?" excludes them)
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> Turn:
+        """The turn an `Answer` adds to its conversation."""
+        cited = tuple(dict.fromkeys(c.outlet for c in answer.citations))
+        return cls(answer.question, answer.text, answer.search_query, cited)

@@ -109,6 +109,26 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     return out
 
 
+def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
+    """Every sentence of the hits, scored for support (see the module docstring), best first."""
+    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
+    weights = _weights(retriever, q_terms)
+    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
+    cands = _candidates(hits, bodies)
+    passage_cov = {id(h): _coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
+    terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
+    for i, c in enumerate(cands):
+        near: set[str] = set()
+        for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
+            if 0 <= j < len(cands) and cands[j].hit is c.hit:
+                near |= terms[j]
+        sent_cov = _coverage(weights, terms[i], near)
+        c.own = _coverage(weights, terms[i])
+        c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
+    cands.sort(key=lambda c: (-c.support, c.rank, c.start))
+    return cands
+
+
 def answer(
     question: str,
     query: SearchQuery,
@@ -133,25 +153,12 @@ def answer(
         base.warnings.append("not mentioned anywhere in the corpus: " + ", ".join(missing))
         return base
 
-    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
-    weights = _weights(retriever, q_terms)
-    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
-    cands = _candidates(hits, bodies)
-    passage_cov = {id(h): _coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
-    terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
-    for i, c in enumerate(cands):
-        near: set[str] = set()
-        for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
-            if 0 <= j < len(cands) and cands[j].hit is c.hit:
-                near |= terms[j]
-        sent_cov = _coverage(weights, terms[i], near)
-        c.own = _coverage(weights, terms[i])
-        c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
-    cands.sort(key=lambda c: (-c.support, c.rank, c.start))
+    cands = rank_sentences(question, query, hits, retriever)
     if not cands or cands[0].support < settings.refusal_threshold:
         return base
 
     chosen = _select(cands, settings.answer_sentences)
+    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
     return _compose(base, chosen, bodies)
 
 

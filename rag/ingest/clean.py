@@ -38,6 +38,8 @@ _APPEAL = re.compile(
     r"support (?:our|independent) journalism|become a (?:member|subscriber|patron)|subscribe (?:now|today)",
     re.I,
 )
+#: An appeal speaks to the reader; reporting about donations ("readers were asked to donate") does not.
+_READER = re.compile(r"\b(?:you|your|we|us|our)\b", re.I)
 #: Short lines just before an appeal that belong to it (its heading and pitch).
 _APPEAL_LEADIN = re.compile(r"journalism|independent media|press freedom|reporting you|our work", re.I)
 
@@ -49,6 +51,10 @@ class Cleaned:
     outlet: str = ""
 
 
+def _is_appeal(paragraph: str) -> bool:
+    return bool(_APPEAL.search(paragraph) and _READER.search(paragraph))
+
+
 def _paragraphs(text: str) -> list[str]:
     sep = "\n\n" if "\n\n" in text else "\n"
     return [p for p in (x.strip() for x in text.split(sep)) if p]
@@ -58,13 +64,16 @@ def _joiner(text: str) -> str:
     return "\n\n" if "\n\n" in text else "\n"
 
 
+def split_date_prefix(text: str) -> tuple[str, str]:
+    """(date, rest): a scraper's leading `date YYYY-MM-DD` removed, so it is neither body nor headline."""
+    m = _DATE_PREFIX.match(text)
+    return (m.group(1), text[m.end() :]) if m else ("", text)
+
+
 def clean_body(text: str, title: str = "") -> Cleaned:
     """Cut known non-article text from the start and end of `text`; return what it revealed."""
     out = Cleaned(body="")
-    m = _DATE_PREFIX.match(text)
-    if m:
-        out.published = m.group(1)
-        text = text[m.end() :]
+    out.published, text = split_date_prefix(text)
     joiner = _joiner(text)
     paras = _paragraphs(text)
 
@@ -92,16 +101,19 @@ def clean_body(text: str, title: str = "") -> Cleaned:
             changed = True
             continue
         tail_start = max(0, len(paras) - 4)
-        hit = next((i for i in range(tail_start, len(paras)) if _APPEAL.search(paras[i])), None)
-        if hit is not None:
+        hit = next((i for i in range(tail_start, len(paras)) if _is_appeal(paras[i])), None)
+        # Only an appeal that ends the text (nothing but more appeal after it) is cut: a story that reports
+        # on donations or tax-deductible gifts keeps its words.
+        if hit is not None and all(_is_appeal(p) or len(p) < 40 for p in paras[hit + 1 :]):
             cut = hit
             while (
-                cut > tail_start
+                cut > max(tail_start, 1)  # the first paragraph is always the article's
                 and len(paras[cut - 1]) < 300
                 and (_APPEAL_LEADIN.search(paras[cut - 1]) or len(paras[cut - 1]) < 40)
             ):
                 cut -= 1
-            del paras[cut:]
-            changed = True
+            if cut > 0:  # never the whole text
+                del paras[cut:]
+                changed = True
     out.body = joiner.join(paras)
     return out

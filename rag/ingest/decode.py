@@ -9,12 +9,18 @@ class UnreadableFile(Exception):
     """The file cannot be read as an article; the message says why and what to do."""
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def too_large(size: int, max_bytes: int) -> str:
+    return f"too large ({_size(size)}, limit {_size(max_bytes)}); split it into smaller files"
+
+
 def decode_bytes(data: bytes, max_bytes: int) -> str:
     """UTF-8 text from bytes (a BOM is accepted); empty, oversized, binary or non-UTF-8 input is refused."""
     if len(data) > max_bytes:
-        raise UnreadableFile(
-            f"too large ({len(data) / 1e6:.1f} MB, limit {max_bytes / 1e6:.1f} MB); split it into smaller files"
-        )
+        raise UnreadableFile(too_large(len(data), max_bytes))
     if not data.strip():
         raise UnreadableFile("empty file; nothing indexed")
     if b"\x00" in data[:8192]:
@@ -33,9 +39,7 @@ def read_text(path: Path, max_bytes: int) -> str:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise UnreadableFile(
-                f"too large ({size / 1e6:.1f} MB, limit {max_bytes / 1e6:.1f} MB); split it into smaller files"
-            )
+            raise UnreadableFile(too_large(size, max_bytes))
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(f"cannot be read ({exc.strerror or exc})") from None

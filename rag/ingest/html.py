@@ -9,6 +9,9 @@ import trafilatura
 from rag.ingest.base import Problem, ReadResult, make_article
 from rag.ingest.clean import clean_body
 
+#: Less page text than this is a menu or an error page, not an article (the shortest news brief is longer).
+_MIN_TEXT_CHARS = 80
+
 
 def parse(content: str, source: str) -> ReadResult:
     result = ReadResult()
@@ -19,8 +22,8 @@ def parse(content: str, source: str) -> ReadResult:
     except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file problem
         result.problems.append(Problem(source, f"HTML could not be parsed ({exc})"))
         return result
-    text = getattr(doc, "text", None) if doc is not None else None
-    if not text:
+    text = (getattr(doc, "text", None) or "") if doc is not None else ""
+    if len(text.strip()) < _MIN_TEXT_CHARS:
         result.problems.append(Problem(source, "no article text found in the HTML page"))
         return result
     outlet = doc.sitename or ""

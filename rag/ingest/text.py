@@ -9,7 +9,7 @@ import frontmatter
 import yaml
 
 from rag.ingest.base import Problem, ReadResult, make_article
-from rag.ingest.clean import clean_body
+from rag.ingest.clean import clean_body, split_date_prefix
 
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
@@ -62,7 +62,7 @@ def parse(content: str, source: str) -> ReadResult:
 
     title = _pick(meta, "title")
     if not title:
-        first, _, rest = body.strip().partition("\n")
+        first, _, rest = split_date_prefix(body)[1].strip().partition("\n")
         # A short first line that is not a sentence is a headline.
         if 0 < len(first) <= 200 and not first.rstrip().endswith((".", "”", '"')) and rest.strip():
             title = first.strip()

@@ -1,0 +1,109 @@
+"""Retrieval ablations on MultiHop-RAG: one loaded index and model, many settings variants, one table.
+
+    .venv/bin/python bench/retrieval_quality.py --index-dir /work/cache/mh-index [--variant NAME ...]
+
+Each variant is a set of `Settings` overrides applied to the loaded retriever (no reload, no re-embedding;
+variants that change the indexed text or chunking need their own index, built with `rag index`). Prints a
+Markdown table of Hits@4, Hits@10, MRR@10, AllFacts@10 and FactRecall@10 over the non-null dev queries, the
+rows docs/evaluation.md's ablation table is made from. Answers are not scored here (see `rag eval`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import multihop  # noqa: E402
+from rag.config import get_settings  # noqa: E402
+from rag.evaluation import read_jsonl  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.retrieval import Retriever  # noqa: E402
+
+QUERIES = ROOT.parent / "shared" / "eval" / "multihop_rag" / "queries_dev.jsonl"
+
+#: name → Settings overrides, relative to the defaults in rag/config.py.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "bm25 only": {"dense_weight": 0.0, "infer_filters": False, "max_chunks_per_article": 0},
+    "dense only": {"bm25_weight": 0.0, "infer_filters": False, "max_chunks_per_article": 0},
+    "hybrid 1:1, no query analysis, no cap": {
+        "dense_weight": 1.0,
+        "bm25_weight": 1.0,
+        "infer_filters": False,
+        "max_chunks_per_article": 0,
+    },
+    "no query analysis": {"infer_filters": False},
+    "no per-article cap": {"max_chunks_per_article": 0},
+    "cap 1 per article": {"max_chunks_per_article": 1},
+    "cap 2 per article": {"max_chunks_per_article": 2},
+    "cap 3 per article": {"max_chunks_per_article": 3},
+    "sub-query = clause": {"subquery_clause": True},
+    "sub-query weight 0.5": {"subquery_weight": 0.5},
+    "sub-query weight 2": {"subquery_weight": 2.0},
+    "sub-query without dates": {"subquery_dates": False},
+    "outlet in BM25 text": {"bm25_outlet": True},
+    "dense 0.5 : BM25 1": {"dense_weight": 0.5},
+    "dense 1 : BM25 0.5": {"bm25_weight": 0.5},
+    "rrf k 10": {"rrf_k": 10},
+    "rrf k 30": {"rrf_k": 30},
+    "rrf k 100": {"rrf_k": 100},
+    "candidates 20": {"candidates": 20},
+    "candidates 120": {"candidates": 120},
+}
+
+_REBUILD_KEYS = {"bm25_outlet"}  # settings read when the retriever is built
+
+
+def run_variant(pipeline: Pipeline, base, overrides: dict, rows: list[dict]) -> dict:
+    settings = base.model_copy(update=overrides)
+    current = pipeline.retriever
+    if any(getattr(settings, key) != getattr(current.settings, key) for key in _REBUILD_KEYS):
+        pipeline._retriever = Retriever(current.index, current.embedder, settings)
+    pipeline.settings = settings
+    pipeline.retriever.settings = settings
+    t0 = time.perf_counter()
+    items = multihop.evaluate(pipeline, rows, answers=False)
+    out = multihop.summarise(items)
+    out["seconds"] = time.perf_counter() - t0
+    out["median_ms"] = statistics.median(i.retrieve_seconds for i in items) * 1000
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index-dir", type=Path, default=None)
+    parser.add_argument("--queries", type=Path, default=QUERIES)
+    parser.add_argument("--variant", action="append", help="only these variants (repeatable)")
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+    base = get_settings()
+    if args.index_dir:
+        base = base.model_copy(update={"index_dir": args.index_dir})
+    rows = [r for r in read_jsonl(args.queries) if r.get("evidence")][: args.limit]
+    pipeline = Pipeline(base)
+    pipeline.retrieve(pipeline.search_query("warm-up"))
+    chunks = multihop.chunk_stats(pipeline)
+    print(
+        f"{len(rows)} non-null queries; chunks {chunks['chunk_size']} chars (overlap {chunks['chunk_overlap']}, "
+        f"longest {chunks['chunk_chars_max']}); index {pipeline.index_dir}\n"
+    )
+    print("| variant | Hits@4 | Hits@10 | MRR@10 | AllFacts@10 | FactRecall@10 | median ms |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.variant or VARIANTS:
+        s = run_variant(pipeline, base, VARIANTS[name], rows)
+        print(
+            f"| {name} | {s['hits4']:.3f} | {s['hits10']:.3f} | {s['rr']:.3f} | {s['all_facts']:.3f} | "
+            f"{s['fact_recall']:.3f} | {s['median_ms']:.1f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,11 @@
+"""Pure-Python helpers behind the Streamlit chat (`app.py`), testable without a browser.
+
+- `render`: answers, citation cards, refusals and the article view as safe HTML (every piece of article or
+  user text is escaped before any markup is put around it), plus the plain-text copy of an answer.
+- `sources`: citations grouped by outlet, and the figures different outlets report side by side.
+- `uploads`: saving uploaded or pasted articles into the corpus folder under safe names, then indexing them
+  incrementally and reporting what was added, updated or skipped, and why.
+- `chat`: conversation history as `Turn`s, date filters, example questions for the empty screen.
+
+`app.py` only lays out widgets and calls these; nothing here imports Streamlit.
+"""

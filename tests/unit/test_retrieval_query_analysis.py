@@ -1,0 +1,98 @@
+"""Question analysis: corpus outlets, dates and unknown sources named in a question (rag/query.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rag.query import OutletMatcher, analyse, find_dates, outlet_aliases, source_names
+
+OUTLETS = [
+    "The Verge",
+    "TechCrunch",
+    "FOX News - Health",
+    "FOX News - Lifestyle",
+    "The Age",
+    "Fortune",
+    "CBSSports.com",
+    "The New York Times",
+    "The Roar | Sports Writers Blog",
+]
+REF = date(2023, 12, 25)
+
+
+def test_aliases_cover_head_domain_and_article():
+    assert outlet_aliases("The Roar | Sports Writers Blog") >= {"The Roar | Sports Writers Blog", "The Roar"}
+    assert "FOX News" in outlet_aliases("FOX News - Health")
+    assert "CBSSports" in outlet_aliases("CBSSports.com")
+    assert "New York Times" in outlet_aliases("The New York Times")
+    assert "Age" not in outlet_aliases("The Age")  # a one-word remainder is too common a word
+
+
+def test_outlets_found_with_their_capitalisation_only():
+    m = OutletMatcher(OUTLETS)
+    found = m.find("Did Fortune and the TechCrunch report agree, or did it cost a fortune? Ask techcrunch.")
+    assert [f.outlets for f in found] == [("Fortune",), ("TechCrunch",)]
+
+
+def test_longest_name_wins_and_shared_heads_name_every_outlet():
+    m = OutletMatcher(OUTLETS)
+    assert [f.outlets for f in m.find("The FOX News - Health article")] == [("FOX News - Health",)]
+    assert [f.outlets for f in m.find("a FOX News article")] == [("FOX News - Health", "FOX News - Lifestyle")]
+
+
+def test_outlet_inside_a_word_or_domain_is_not_a_mention():
+    m = OutletMatcher(OUTLETS)
+    assert m.find("TechCrunchy news") == []
+    assert m.find("see CBSSports.com/nfl") != []  # the full name is the domain itself
+
+
+def test_full_and_partial_dates():
+    dates = find_dates("the report from The Verge on November 7, 2023, and one published on 15 December", REF)
+    assert [(d.first, d.since, d.until, d.day) for d in dates] == [
+        ("2023-11-07", "2023-11-07", "2023-11-07", True),
+        ("2023-12-15", "2023-12-15", "2023-12-15", True),
+    ]
+
+
+def test_relative_phrases_become_bounds():
+    assert [(d.since, d.until) for d in find_dates("published after October 2023", REF)] == [("2023-11-01", None)]
+    assert [(d.since, d.until) for d in find_dates("before November 5, 2023", REF)] == [(None, "2023-11-04")]
+    assert [(d.since, d.until) for d in find_dates("by November 11, 2023", REF)] == [(None, "2023-11-11")]
+    assert [(d.since, d.until) for d in find_dates("in October", REF)] == [("2023-10-01", "2023-10-31")]
+    between = find_dates("between October 2 and October 9, 2023", REF)
+    assert [(d.since, d.until) for d in between] == [("2023-10-02", None), (None, "2023-10-09")]
+
+
+def test_missing_year_is_the_latest_not_after_the_reference():
+    assert find_dates("on December 30", REF)[0].first == "2022-12-30"
+    assert find_dates("on December 3", REF)[0].first == "2023-12-03"
+    assert find_dates("on December 3", None) == []  # no reference, no guess
+
+
+def test_not_dates():
+    assert find_dates("Mar-a-Lago and May we ask? February 30, 2023", REF) == []
+
+
+def test_each_named_source_becomes_a_subquery_with_its_own_date():
+    m = OutletMatcher(OUTLETS)
+    q = (
+        "Between the report from The Verge on November 7, 2023, portraying Google as the protagonist, and the "
+        "TechCrunch article on December 15, 2023, citing a suit, has the portrayal remained consistent?"
+    )
+    a = analyse(q, m, REF)
+    assert a.outlets == ["The Verge", "TechCrunch"]
+    assert [(s.outlets, s.since, s.until) for s in a.subqueries] == [
+        (("The Verge",), "2023-11-07", "2023-11-07"),
+        (("TechCrunch",), "2023-12-15", "2023-12-15"),
+    ]
+    assert "Google" in a.subqueries[0].text and "suit" in a.subqueries[1].text
+    assert (a.since, a.until) == ("2023-11-07", "2023-12-15")
+    assert any("The Verge" in n and "2023-11-07" in n for n in a.notes)
+
+
+def test_sources_the_corpus_does_not_have():
+    m = OutletMatcher(OUTLETS)
+    q = "Considering a Bloomberg article and a piece from The Wall Street Journal, and the TechCrunch report?"
+    assert [n for _, _, n in source_names(q)] == ["Bloomberg", "TechCrunch", "The Wall Street Journal"]
+    assert analyse(q, m, REF).unknown_sources == ["Bloomberg", "The Wall Street Journal"]
+    assert analyse("an article in October from The Verge", m, REF).unknown_sources == []
