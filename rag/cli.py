@@ -135,6 +135,8 @@ def _print_answer(answer: Any) -> None:
             print(f"    “{c.quote}”")
     if answer.search_query != answer.question:
         print(f"\n(searched: {answer.search_query})")
+    if answer.answerer != "extractive" and not answer.refused:  # a written answer: which model, and checked
+        print(f"(written by {answer.answerer}; each sentence checked against the passage it cites)")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -189,13 +189,14 @@ def _names(tokens: list[_Token], question: bool) -> list[str]:
         spans.append(current)
     names = []
     for span in spans:
+        if span[0].initial and not question and span[0].low not in mid_caps:
+            span = span[1:]  # "Using Caroline Ellison…": the first word is capitalised only as a sentence start
         while span and span[-1].low in _GLUE:
             span.pop()
-        if not span:
-            continue
-        if len(span) == 1 and span[0].initial and not question and span[0].low not in mid_caps:
-            continue
-        names.append(" ".join(t.text for t in span))
+        while span and span[0].low in _GLUE:
+            span.pop(0)
+        if span:
+            names.append(" ".join(t.text for t in span))
     return names
 
 
@@ -380,24 +381,39 @@ def _answer_text(answer: str, outlets: Iterable[str]) -> str:
     return re.sub(r"(?m)^[^:\n]{1,60}:\s", "", text)
 
 
-def answer_names(answer: str, outlets: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
-    """The names an answer gives, most prominent first: how often they occur, and next to "said"/"told"."""
+def answer_names(
+    answer: str, outlets: Iterable[str] = (), skip: Iterable[str] = (), question: str = "", speakers: bool = False
+) -> list[str]:
+    """The names an answer gives, most telling first.
+
+    Each mention counts 1, plus the number of `question` words its sentence shares (the name in "began Thane
+    Rehn, a prosecutor for the government, in his opening statement" answers "Which prosecutor gave the
+    opening statement?"); with `speakers`, a name next to "said"/"told" counts 1 more (the likely "he").
+    Names in `skip` (or sharing a word with one) and outlets are left out.
+    """
     outlets = list(outlets)
     text = _answer_text(answer, outlets)
-    toks = _tokens(text)
-    names = _without_outlets(_names(toks, question=False), outlets)
-    skipped = {s.lower() for s in skip}
-    counts: Counter[str] = Counter()
+    asked = set(tokenize([question])[0]) if question else set()
+    skipped = {w.lower() for s in skip for w in s.split()}
+    mid_caps = {t.low for t in _tokens(text) if t.cap and not t.initial}
+    scores: Counter[str] = Counter()
     first: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if _is_acronym(n) or n.lower() in skipped or any(w.lower() in skipped for w in n.split()):
-            continue
-        counts[n] += 1
-        first.setdefault(n, i)
-    for n in counts:  # a name next to a speech verb is a speaker: the likely "he"/"she" of a follow-up
-        if re.search(rf"{re.escape(n)}['’]?s?,?\s+(?:\w+\s+)?(?:{'|'.join(_SPEECH)})\b", text):
-            counts[n] += 1
-    return sorted(counts, key=lambda n: (-counts[n], first[n]))
+    for sentence in re.split(r"(?<=[.?!])\s+|\n+", text):
+        toks = _tokens(sentence)
+        toks = [t if t.low in mid_caps or not t.initial else _Token(t.text, t.low, t.start, True, False) for t in toks]
+        shared = len(asked & set(tokenize([sentence])[0]))
+        for n in _without_outlets(_names(toks, question=True), outlets):
+            if _is_acronym(n) or any(w.lower() in skipped for w in n.split()):
+                continue
+            scores[n] += 1 + shared
+            first.setdefault(n, len(first))
+            if speakers and re.search(
+                rf"{re.escape(n)}['’]?s?,?\s+(?:[\w-]+\s+){{0,8}}?(?:{'|'.join(_SPEECH)})\b", sentence
+            ):
+                scores[n] += 1
+            elif speakers and re.search(rf"\b(?:{'|'.join(_SPEECH)})\s+{re.escape(n)}", sentence):
+                scores[n] += 1
+    return sorted(scores, key=lambda n: (-scores[n], first[n]))
 
 
 def cited_outlets(turn: Turn, outlets: Iterable[str] = ()) -> list[str]:
@@ -505,15 +521,18 @@ def resolve_query(
     replaced: set[str] = set()
     if continuation and own_names:
         for n in prev_names + carried_names:
-            replaced |= _attached(otoks, n) | {n.lower()}
+            # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
+            # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
+            replaced |= (_attached(otoks, n) if own_words else set()) | {n.lower()}
         names = []
     else:
         names = prev_names + carried_names
     names = names[:MAX_NAMES]
     if previous.answer and _asks_for_entity(previous.question):
-        names += answer_names(previous.answer, outlets, skip=names + own_names)[:MAX_ANSWER_NAMES]
+        found = answer_names(previous.answer, outlets, [*names, *own_names], previous.question, speakers=True)
+        names = found[:MAX_ANSWER_NAMES] + names
     elif previous.answer and any(r.strip("'") in _PERSONAL for r in reasons) and not prev_names:
-        names += answer_names(previous.answer, outlets, skip=own_names)[:1]
+        names += answer_names(previous.answer, outlets, own_names, previous.question, speakers=True)[:1]
     words = [
         w
         for w in _content_words(otoks, prev_names + skip_outlets) + _content_words(ctoks, carried_names + skip_outlets)

@@ -307,7 +307,6 @@ def stream_answer(
     """
     ext = extractive.answer(question, query, hits, retriever, settings)
     if ext.refused:  # the calibrated refusal: nothing in the passages answers, so nothing is generated
-        ext.answerer = settings.llm
         yield ext
         return
     passages = make_passages(hits[: settings.llm_passages], retriever)

@@ -169,6 +169,11 @@ def entity_coverage(sentence: str, passage_text: str) -> tuple[float, float]:
     return name_cov, num_cov
 
 
+def support(cosine: float, name_share: float, number_share: float) -> float:
+    """The entailment proxy: cosine scaled down by the names and numbers the passages lack."""
+    return cosine * name_share * number_share
+
+
 class SupportScorer:
     """Scores how well given passages support a sentence (see the module docstring for the formula)."""
 
@@ -197,11 +202,11 @@ class SupportScorer:
             return np.zeros((len(sentences), len(self._owner)), dtype=np.float32)
         return self.embedder.encode(list(sentences)) @ self._vecs.T
 
-    def score(self, sentence: str, sims: np.ndarray, ns: Sequence[int]) -> tuple[float, dict[int, tuple[int, int]]]:
-        """Support of `sentence` by passages `ns` together, and each passage's best window."""
-        ns = [n for n in ns if n in self.passages]
-        if not ns:
-            return 0.0, {}
+    def features(
+        self, sentence: str, sims: np.ndarray, ns: Sequence[int]
+    ) -> tuple[float, float, float, dict[int, tuple[int, int]]]:
+        """(best cosine, share of names found, share of numbers found, best window per passage) of `sentence`
+        against passages `ns` taken together; `sims` is the sentence's row of `similarities`."""
         best_sim = 0.0
         evidence: dict[int, tuple[int, int]] = {}
         words = set(tokenize([sentence])[0])
@@ -215,11 +220,19 @@ class SupportScorer:
             j = int(idx[int(np.argmax(sims[idx] + _EVIDENCE_OVERLAP_WEIGHT * np.array(overlap)))])
             evidence[n] = self.windows[n][j - int(idx[0])]
         names, numbers = names_and_numbers(sentence)
-        words = set().union(*(self._vocab[n][0] for n in ns))
+        vocab = set().union(*(self._vocab[n][0] for n in ns))
         nums = set().union(*(self._vocab[n][1] for n in ns))
-        name_cov = sum(x[:_PREFIX] in words for x in names) / len(names) if names else 1.0
+        name_cov = sum(x[:_PREFIX] in vocab for x in names) / len(names) if names else 1.0
         num_cov = sum(x in nums for x in numbers) / len(numbers) if numbers else 1.0
-        return max(best_sim, 0.0) * name_cov * num_cov, evidence
+        return max(best_sim, 0.0), name_cov, num_cov, evidence
+
+    def score(self, sentence: str, sims: np.ndarray, ns: Sequence[int]) -> tuple[float, dict[int, tuple[int, int]]]:
+        """Support of `sentence` by passages `ns` together, and each passage's best window."""
+        ns = [n for n in ns if n in self.passages]
+        if not ns:
+            return 0.0, {}
+        cosine, name_cov, num_cov, evidence = self.features(sentence, sims, ns)
+        return support(cosine, name_cov, num_cov), evidence
 
 
 def check(statements: list[Statement], scorer: SupportScorer, threshold: float) -> None:

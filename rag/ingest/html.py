@@ -13,11 +13,21 @@ from rag.ingest.clean import clean_body
 _MIN_TEXT_CHARS = 80
 
 
+#: Dates only from the page's metadata, URL or a dated line, never guessed (htmldate's extensive search turns
+#: a footer's "© 2023" into 2023-01-01); the original publication date rather than the last update.
+_DATE_PARAMS = {"extensive_search": False, "original_date": True}
+
+
 def parse(content: str, source: str) -> ReadResult:
     result = ReadResult()
     try:
         doc = trafilatura.bare_extraction(
-            content, with_metadata=True, include_comments=False, include_tables=False, include_images=False
+            content,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            date_extraction_params=_DATE_PARAMS,
         )
     except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file problem
         result.problems.append(Problem(source, f"HTML could not be parsed ({exc})"))

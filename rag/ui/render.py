@@ -50,7 +50,7 @@ STYLE = """<style>
 .rag-article mark.rag-hl-other { background: rgba(255, 224, 102, .35); color: inherit; }
 .rag-report ul { margin: .2rem 0 .4rem 1.1rem; padding: 0; }
 .rag-report .rag-bad { color: #a33a00; }
-.rag-status td { padding: 0 .6rem .1rem 0; }
+.rag-status td { padding: 0 .6rem .1rem 0; white-space: nowrap; }
 </style>"""
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -136,6 +136,8 @@ def search_html(answer: Answer) -> str:
         parts.append(f"published {_text(f.get('since') or '…')} – {_text(f.get('until') or '…')}")
     for note in f.get("notes") or []:
         parts.append(_text(str(note)))
+    if answer.answerer and answer.answerer != "extractive":
+        parts.append(f"written by {_text(answer.answerer)}")
     return f'<div class="rag-search">{" · ".join(parts)}</div>'
 
 

@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.config import Settings
+from rag.ui import uploads
 
 EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
@@ -305,3 +306,46 @@ def test_wrong_corpus_folder_refuses_to_index_uploads(app_for, tmp_index: Settin
     upload(at, [("festival.md", NEW_ARTICLE)])
     assert any("RAG_CORPUS_DIR" in e.value.replace("\\", "") for e in at.sidebar.error)
     assert not (other / "uploads").exists()
+
+
+def test_add_articles_reports_added_updated_and_skipped_with_progress(tmp_index: Settings) -> None:
+    calls: list[tuple[str, int, int]] = []
+    first = uploads.add_articles(tmp_index, [("f.md", NEW_ARTICLE)], progress=lambda *a: calls.append(a))
+    assert [(a.status, a.outlet) for a in first.articles] == [("added", "Harbor Gazette")]
+    assert calls and calls[-1][1] == calls[-1][2] == first.summary.embedded_chunks
+
+    changed = NEW_ARTICLE.replace(b"12,400", b"12,500")  # same URL: a new version of the same article
+    second = uploads.add_articles(tmp_index, [("f.md", changed)])
+    assert second.files[0].status == "replaced"
+    assert [a.status for a in second.articles] == ["updated"]
+    assert second.summary.embedded_chunks > 0 and second.summary.added == 0
+
+    seed = sorted(tmp_index.corpus_dir.glob("*.md"))[0]
+    third = uploads.add_articles(tmp_index, [("copy.md", seed.read_bytes())])  # same URL as a seed article
+    (outcome,) = third.articles
+    assert outcome.status == "skipped" and f"same article as {seed.name}" in outcome.reason
+    assert third.summary.embedded_chunks == 0
+
+
+OTHER_OUTLET_ARTICLE = b"""---
+outlet: Coastal Herald
+title: Crowds pack Port Ellery for lantern parade
+published: 2026-04-13
+url: https://coastal-herald.example/lantern-parade
+---
+
+The Lantern Festival in Port Ellery drew about 15,000 visitors on Saturday, according to police estimates.
+
+Traffic on the coast road was held up for two hours after the parade.
+"""
+
+
+def test_outlets_reporting_different_figures_are_compared_side_by_side(app: AppTest) -> None:
+    upload(app, [("gazette.md", NEW_ARTICLE), ("herald.md", OTHER_OUTLET_ARTICLE)])
+    assert "Added: 2 article(s)" in report_text(app)
+    ask(app, NEW_QUESTION)
+    outlets = {c.outlet for c in last_answer(app).citations}
+    assert outlets == {"Harbor Gazette", "Coastal Herald"}
+    table = next(v for v in htmls(app) if "rag-figures" in v)
+    assert "<th>Harbor Gazette</th>" in table and "<th>Coastal Herald</th>" in table
+    assert '<span class="rag-fig">12,400</span>' in table and '<span class="rag-fig">15,000</span>' in table

@@ -63,6 +63,9 @@ def test_search_line_shows_query_and_filters_escaped() -> None:
     a = answer("x", [], filters={"outlets": ["<A>"], "since": "2026-01-01", "until": None, "notes": ["n<1>"]})
     out = render.search_html(a)
     assert "q? more" in out and "outlets: &lt;A&gt;" in out and "2026-01-01 – …" in out and "n&lt;1&gt;" in out
+    assert "written by" not in out
+    a.answerer = "ollama:<m>"
+    assert "written by ollama:&lt;m&gt;" in render.search_html(a)
 
 
 def test_highlight_escapes_then_marks_the_span() -> None:

@@ -146,11 +146,14 @@ def page(browser, server: dict, request: pytest.FixtureRequest) -> Iterator:
 
 
 def wait_idle(page, timeout_ms: int = ANSWER_MS) -> None:
-    """Wait until the chat input is there and the script has finished running (Streamlit's running icon gone)."""
+    """Wait until the chat input is there and the script has finished running (Streamlit's running icon gone,
+    and still gone a moment later: the icon can blink off between two reruns)."""
     page.get_by_test_id("stChatInputTextArea").wait_for(timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')", timeout=timeout_ms
-    )
+    idle = "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+    for _ in range(2):
+        page.wait_for_function(idle, timeout=timeout_ms)
+        page.wait_for_timeout(300)
+    page.wait_for_function(idle, timeout=timeout_ms)
 
 
 def ask(page, question: str):
@@ -167,6 +170,8 @@ def ask(page, question: str):
     last = messages.nth(before + 1)
     last.locator(".rag-answer, .rag-refusal").first.wait_for(timeout=ANSWER_MS)
     wait_idle(page)
+    if last.locator(".rag-answer").count():
+        last.locator(".rag-card").first.wait_for(timeout=ANSWER_MS)
     return last
 
 
@@ -175,8 +180,13 @@ def upload(page, files: list[tuple[str, bytes]]) -> str:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         [{"name": n, "mimeType": "text/plain", "buffer": data} for n, data in files]
     )
-    for name, _ in files:  # each file is listed in the widget once its upload to the server finished
-        page.get_by_test_id("stFileUploader").get_by_text(name).wait_for()
+    widget = page.get_by_test_id("stFileUploader")
+    for name, _ in files:
+        widget.get_by_text(name).wait_for()
+    # A file shows a progress bar while it is sent to the server and its size once it is there.
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-testid="stFileUploader"] [role="progressbar"]\')', timeout=ANSWER_MS
+    )
     page.get_by_test_id("stForm").first.get_by_role("button", name="Add and index").click()
     page.get_by_text("article(s)").first.wait_for(timeout=ANSWER_MS)
     wait_idle(page)
@@ -196,11 +206,15 @@ def test_ask_cite_and_check_the_quote_in_the_article(page, server: dict) -> None
     assert "Searched for:" in answer.locator(".rag-search").first.inner_text()
     cards = answer.locator(".rag-card")
     outlets = [cards.nth(i).locator(".rag-outlet").inner_text() for i in range(cards.count())]
+    assert set(outlets) & set(q["expect_outlets"]), f"cards name {outlets}; answer: {text}"
     expected = next(o for o in outlets if o in q["expect_outlets"])
     card = cards.nth(outlets.index(expected))
     assert card.locator("a").get_attribute("href").startswith("https://")
     quote = card.locator(".rag-quote").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=False)
+    page.set_viewport_size({"width": 1400, "height": 1250})  # tall enough for question, answer and cards
+    page.get_by_test_id("stChatMessage").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "chat.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
     # "View in article": the article opens with exactly the cited span highlighted.
     answer.get_by_role("button", name="View in article").nth(outlets.index(expected)).click()

@@ -86,7 +86,7 @@ def mh_base(tmp_path_factory: pytest.TempPathFactory, mh_lines: list[str]) -> Se
     base = tmp_path_factory.mktemp("mh-base")
     settings = Settings(index_dir=base / "index", corpus_dir=base / "corpus")
     _write_corpus(base / "corpus", mh_lines[:MH_ARTICLES])
-    if MH_ARTICLES >= len(mh_lines) and _usable_cache(settings, mh_lines):
+    if len(mh_lines) <= MH_ARTICLES and _usable_cache(settings, mh_lines):
         shutil.copytree(CACHE, base / "index", ignore=shutil.ignore_patterns(".lock"))
     else:
         update_index(settings)

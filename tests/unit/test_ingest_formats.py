@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,15 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + (FORMATS / "beeper_mini.md").read_bytes())
     art = read_file(path, "bom.md").articles[0]
     assert art.outlet == "TechCrunch" and not art.body.startswith("\ufeff")
+
+
+def test_html_without_a_date_is_undated_not_guessed(tmp_path: Path) -> None:
+    """Regression: a footer's "© 2023" once became the publication date 2023-01-01."""
+    html = (FORMATS / "spotify_verge.html").read_text(encoding="utf-8")
+    html = re.sub(r'\s*<meta property="article:published_time"[^>]*>', "", html).replace("/2023/10/25/", "/podcasts/")
+    assert "© 2023" in html
+    path = tmp_path / "undated.html"
+    path.write_text(html, encoding="utf-8")
+    [art] = read_file(path, "undated.html").articles
+    assert art.published == ""
+    assert art.outlet == "The Verge" and art.body.startswith("Spotify shareholders")
