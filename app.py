@@ -121,7 +121,7 @@ def render_answer(pipe: Pipeline, msg: Message) -> None:
     st.html(render.answer_html(answer))
     st.html(render.search_html(answer))
     for warning in answer.warnings:
-        st.html(f'<div class="rag-search">{render.escape(warning)}</div>')
+        st.html(render.note_html(warning))
     with st.popover("Copy answer", icon=":material/content_copy:"):
         st.caption("Use the copy icon at the top right of the box.")
         st.code(render.answer_as_text(answer), language=None, wrap_lines=True)
@@ -208,21 +208,9 @@ def run_upload(pipe: Pipeline, settings: Settings, items: list[tuple[str, bytes]
 def show_upload_report(report: uploads.UploadReport) -> None:
     if report.error:
         st.error(render.md_escape(report.error))
-    labels = [("added", "Added"), ("updated", "Updated"), ("unchanged", "Unchanged"), ("skipped", "Skipped")]
     if report.articles:
-        st.html(render.summary_html([(label, len(report.by_status(status))) for status, label in labels]))
-    parts = []
-    for status, label in labels:
-        items = [
-            f"{a.outlet} — {a.title} ({a.source})" + (f": {a.reason}" if a.reason else "")
-            for a in report.by_status(status)
-        ]
-        parts.append(render.report_html(f"{label}: {len(items)} article(s)", items, bad=status == "skipped"))
-    parts.append(render.report_html("Files not added", [f"{f.name}: {f.message}" for f in report.rejected], True))
-    notes = [f"{f.name}: {f.message}" for f in report.files if f.status in {"identical", "replaced"}]
-    notes += [f"{f.name}: {p}" for f in report.files for p in f.problems if f.status != "rejected"]
-    parts.append(render.report_html("Notes", notes + report.notes))
-    if body := "".join(parts):
+        st.html(render.summary_html(report.counts()))
+    if body := "".join(render.report_html(title, items, bad) for title, items, bad in report.sections()):
         st.html(body)
 
 
@@ -301,7 +289,7 @@ def main() -> None:
     if not ss.messages and not question and facts:
         st.markdown("**Try one of these:**")
         for i, example in enumerate(facts["examples"]):
-            st.button(example, key=f"example-{i}", on_click=ask_example, args=(example,))
+            st.button(render.md_escape(example), key=f"example-{i}", on_click=ask_example, args=(example,))
     for msg in ss.messages:
         render_message(pipe, msg)
 

@@ -11,10 +11,13 @@ rows docs/evaluation.md's ablation table is made from. Answers are not scored he
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,11 +63,44 @@ VARIANTS: dict[str, dict] = {
 _REBUILD_KEYS = {"bm25_outlet"}  # settings read when the retriever is built
 
 
+class CachedEmbedder:
+    """Wraps the embedder so that each distinct query text is embedded once per run (and, with a cache
+    file, once across runs): variants that only change fusion or filtering then cost no model time."""
+
+    def __init__(self, inner, path: Path | None) -> None:
+        self.inner = inner
+        self.path = path
+        self.memo: dict[str, np.ndarray] = {}
+        if path and path.exists():
+            data = np.load(path, allow_pickle=False)
+            texts = json.loads(str(data["texts"]))
+            self.memo = dict(zip(texts, data["vectors"], strict=True))
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode(self, texts, progress=None, batch_size=None) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if todo:
+            for t, v in zip(todo, self.inner.encode(todo, batch_size=batch_size), strict=True):
+                self.memo[t] = v
+        return np.vstack([self.memo[t] for t in texts]).astype(np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])
+
+    def save(self) -> None:
+        if self.path:
+            texts = list(self.memo)
+            vectors = np.vstack([self.memo[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+            np.savez(self.path, texts=json.dumps(texts), vectors=vectors)
+
+
 def run_variant(pipeline: Pipeline, base, overrides: dict, rows: list[dict]) -> dict:
     settings = base.model_copy(update=overrides)
     current = pipeline.retriever
     if any(getattr(settings, key) != getattr(current.settings, key) for key in _REBUILD_KEYS):
-        pipeline._retriever = Retriever(current.index, current.embedder, settings)
+        pipeline._retriever = Retriever(current.index, current.embedder, settings)  # keeps the cached embedder
     pipeline.settings = settings
     pipeline.retriever.settings = settings
     t0 = time.perf_counter()
@@ -81,13 +117,15 @@ def main() -> int:
     parser.add_argument("--queries", type=Path, default=QUERIES)
     parser.add_argument("--variant", action="append", help="only these variants (repeatable)")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--embed-cache", type=Path, help="an .npz file keeping query vectors between runs")
     args = parser.parse_args()
     base = get_settings()
     if args.index_dir:
         base = base.model_copy(update={"index_dir": args.index_dir})
     rows = [r for r in read_jsonl(args.queries) if r.get("evidence")][: args.limit]
     pipeline = Pipeline(base)
-    pipeline.retrieve(pipeline.search_query("warm-up"))
+    cached = CachedEmbedder(pipeline.retriever.embedder, args.embed_cache)
+    pipeline.retriever.embedder = cached
     chunks = multihop.chunk_stats(pipeline)
     print(
         f"{len(rows)} non-null queries; chunks {chunks['chunk_size']} chars (overlap {chunks['chunk_overlap']}, "
@@ -102,6 +140,7 @@ def main() -> int:
             f"{s['fact_recall']:.3f} | {s['median_ms']:.1f} |",
             flush=True,
         )
+        cached.save()
     return 0
 
 

@@ -381,23 +381,42 @@ def _answer_text(answer: str, outlets: Iterable[str]) -> str:
     return re.sub(r"(?m)^[^:\n]{1,60}:\s", "", text)
 
 
+def _is_speaker(name: str, sentence: str) -> bool:
+    """Whether `sentence` has `name` saying something ("X, a spokesman, said…", "…, said X")."""
+    verbs = "|".join(_SPEECH)
+    after = rf"{re.escape(name)}['’]?s?,?\s+(?:[\w-]+,?\s+){{0,8}}?(?:{verbs})\b"
+    return bool(re.search(after, sentence) or re.search(rf"\b(?:{verbs})\s+{re.escape(name)}", sentence))
+
+
+def _is_place(name: str, sentence: str) -> bool:
+    """Whether `sentence` has `name` after a preposition of place ("held in Miami")."""
+    return bool(re.search(rf"\b(?:in|at|near|outside|inside)\s+(?:the\s+)?{re.escape(name)}", sentence))
+
+
 def answer_names(
-    answer: str, outlets: Iterable[str] = (), skip: Iterable[str] = (), question: str = "", speakers: bool = False
+    answer: str,
+    outlets: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    question: str = "",
+    speakers: bool = False,
+    places: bool = False,
 ) -> list[str]:
     """The names an answer gives, most telling first.
 
-    Each mention counts 1, plus the number of `question` words its sentence shares (the name in "began Thane
-    Rehn, a prosecutor for the government, in his opening statement" answers "Which prosecutor gave the
-    opening statement?"); with `speakers`, a name next to "said"/"told" counts 1 more (the likely "he").
-    Names in `skip` (or sharing a word with one) and outlets are left out.
+    A name scores by the best sentence it appears in: how many words of `question` (other than the names in
+    `skip`) that sentence shares, so the name in "began Thane Rehn, a prosecutor for the government, in his
+    opening statement" answers "Which prosecutor gave the opening statement?"; each further mention adds a
+    half. With `speakers` a name next to "said"/"told" adds one (the likely "he" of a follow-up), with
+    `places` a name after "in"/"at" does (the answer to "where"). Names in `skip` (or sharing a word with
+    one) and outlets are left out.
     """
-    outlets = list(outlets)
+    outlets, skip = list(outlets), list(skip)
     text = _answer_text(answer, outlets)
-    asked = set(tokenize([question])[0]) if question else set()
     skipped = {w.lower() for s in skip for w in s.split()}
+    asked = set(tokenize([question])[0]) - {t for s in skip for t in tokenize([s])[0]}
     mid_caps = {t.low for t in _tokens(text) if t.cap and not t.initial}
-    scores: Counter[str] = Counter()
-    first: dict[str, int] = {}
+    best: dict[str, float] = {}
+    extra: Counter[str] = Counter()
     for sentence in re.split(r"(?<=[.?!])\s+|\n+", text):
         toks = _tokens(sentence)
         toks = [t if t.low in mid_caps or not t.initial else _Token(t.text, t.low, t.start, True, False) for t in toks]
@@ -405,15 +424,12 @@ def answer_names(
         for n in _without_outlets(_names(toks, question=True), outlets):
             if _is_acronym(n) or any(w.lower() in skipped for w in n.split()):
                 continue
-            scores[n] += 1 + shared
-            first.setdefault(n, len(first))
-            if speakers and re.search(
-                rf"{re.escape(n)}['’]?s?,?\s+(?:[\w-]+\s+){{0,8}}?(?:{'|'.join(_SPEECH)})\b", sentence
-            ):
-                scores[n] += 1
-            elif speakers and re.search(rf"\b(?:{'|'.join(_SPEECH)})\s+{re.escape(n)}", sentence):
-                scores[n] += 1
-    return sorted(scores, key=lambda n: (-scores[n], first[n]))
+            if n in best:
+                extra[n] += 0.5
+            bonus = 1.0 if (speakers and _is_speaker(n, sentence)) or (places and _is_place(n, sentence)) else 0.0
+            best[n] = max(best.get(n, 0.0), shared + bonus)
+    order = {n: i for i, n in enumerate(best)}
+    return sorted(best, key=lambda n: (-(best[n] + extra[n]), order[n]))
 
 
 def cited_outlets(turn: Turn, outlets: Iterable[str] = ()) -> list[str]:
@@ -519,7 +535,8 @@ def resolve_query(
     # "And Colombia's president?" asks the previous question about something else: the previous names, and
     # the words bound to them ("prime minister of …"), give way to the new ones.
     replaced: set[str] = set()
-    if continuation and own_names:
+    pronoun = any(r.strip("'") in _PERSONAL for r in reasons)
+    if continuation and (own_names or (own_words and not pronoun)):
         for n in prev_names + carried_names:
             # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
             # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
@@ -528,10 +545,13 @@ def resolve_query(
     else:
         names = prev_names + carried_names
     names = names[:MAX_NAMES]
+    wh = _tokens(previous.question)[0].low if previous.question.strip() else ""
     if previous.answer and _asks_for_entity(previous.question):
-        found = answer_names(previous.answer, outlets, [*names, *own_names], previous.question, speakers=True)
+        found = answer_names(
+            previous.answer, outlets, [*names, *own_names], previous.question, wh in {"who", "whom"}, wh == "where"
+        )
         names = found[:MAX_ANSWER_NAMES] + names
-    elif previous.answer and any(r.strip("'") in _PERSONAL for r in reasons) and not prev_names:
+    elif previous.answer and pronoun and not prev_names:
         names += answer_names(previous.answer, outlets, own_names, previous.question, speakers=True)[:1]
     words = [
         w

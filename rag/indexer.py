@@ -26,6 +26,7 @@ from rag.store import (
     IndexData,
     IndexNotFound,
     IndexProblem,
+    IndexWriteFailed,
     check_compatible,
     clean_leftovers,
     load_index,
@@ -83,7 +84,10 @@ def embedding_text(article: Article, chunk: Chunk, with_title: bool) -> str:
 
 
 def lock_for(index_dir: Path, timeout: float) -> filelock.FileLock:
-    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IndexWriteFailed(f"cannot create the index folder '{index_dir}' ({exc.strerror or exc})") from None
     return filelock.FileLock(str(index_dir / ".lock"), timeout=timeout)
 
 

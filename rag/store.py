@@ -73,6 +73,10 @@ class IndexMismatch(IndexProblem):
     """The index was built with another model, dimension or chunking than the settings ask for."""
 
 
+class IndexWriteFailed(IndexProblem):
+    """A new generation could not be written (disk full, permissions); the message says what is on disk."""
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -339,6 +343,17 @@ def write_generation(
             "chunks": int(fidx.ntotal),
         }
         _commit_manifest(index_dir, manifest)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: FAISS's own write errors
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            committed = read_manifest(index_dir)["generation"] == gen_name
+        except IndexProblem:
+            committed = False
+        state = "the new index was saved" if committed else "the previous index is unchanged"
+        raise IndexWriteFailed(
+            f"could not write the index in '{index_dir}' ({exc}); {state}. "
+            "Free some disk space or fix the folder's permissions, then run `rag index` again"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -141,6 +141,11 @@ def search_html(answer: Answer) -> str:
     return f'<div class="rag-search">{" · ".join(parts)}</div>'
 
 
+def note_html(text: str) -> str:
+    """A line of small print (a warning that came with an answer)."""
+    return f'<div class="rag-search">{_text(text)}</div>'
+
+
 def refusal_html(answer: Answer, filtered: bool = False) -> str:
     """A refusal: plainly marked, the reason if known, and what the user can try. No sources."""
     notes = [_text(w) for w in answer.warnings]

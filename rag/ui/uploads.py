@@ -44,6 +44,9 @@ _MB = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+_LABELS = [("added", "Added"), ("updated", "Updated"), ("unchanged", "Unchanged"), ("skipped", "Skipped")]
+
+
 @dataclass(slots=True)
 class FileOutcome:
     """What happened to one uploaded file."""
@@ -79,6 +82,25 @@ class UploadReport:
     @property
     def rejected(self) -> list[FileOutcome]:
         return [f for f in self.files if f.status == "rejected"]
+
+    def counts(self) -> list[tuple[str, int]]:
+        """How many articles were added, updated, left unchanged and skipped."""
+        return [(label, len(self.by_status(status))) for status, label in _LABELS]
+
+    def sections(self) -> list[tuple[str, list[str], bool]]:
+        """The report as (title, lines, is-a-problem) sections; empty sections included (callers skip them)."""
+        out = []
+        for status, label in _LABELS:
+            lines = [
+                f"{a.outlet} — {a.title} ({a.source})" + (f": {a.reason}" if a.reason else "")
+                for a in self.by_status(status)
+            ]
+            out.append((f"{label}: {len(lines)} article(s)", lines, status == "skipped"))
+        out.append(("Files not added", [f"{f.name}: {f.message}" for f in self.rejected], True))
+        notes = [f"{f.name}: {f.message}" for f in self.files if f.status in {"identical", "replaced"}]
+        notes += [f"{f.name}: {p}" for f in self.files for p in f.problems if f.status != "rejected"]
+        out.append(("Notes", notes + self.notes, False))
+        return out
 
     @property
     def changed_index(self) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.config import Settings
-from rag.ui import uploads
+from rag.ui import render, uploads
 
 EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
@@ -101,7 +101,7 @@ def test_empty_screen_offers_examples_and_shows_the_index_status(app: AppTest) -
     ]
     examples[0].click().run()  # an example is asked like a typed question
     assert not app.exception
-    assert app.session_state["messages"][0].text == examples[0].label
+    assert render.md_escape(app.session_state["messages"][0].text) == examples[0].label
     assert last_answer(app) is not None
 
 

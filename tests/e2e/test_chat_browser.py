@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from rag.config import Settings
 
@@ -71,8 +72,6 @@ Residents can read the zinc smelter ruling [here](javascript:window.__xss=3) or 
 """.encode()
 HOSTILE_QUESTION = "What did the council of Brackenford approve about the zinc smelter?"
 
-pw = pytest.importorskip("playwright.sync_api")
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -111,7 +110,12 @@ def server(seed_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, proc)
+        try:
+            wait_healthy(url, proc)
+        except (RuntimeError, TimeoutError) as exc:
+            log.flush()
+            tail = (base / "streamlit.log").read_text()[-3000:]
+            raise RuntimeError(f"{exc}\n--- streamlit log ---\n{tail}") from None
         yield {"url": url, "started": started, "corpus": corpus, "log": base / "streamlit.log"}
     finally:
         proc.terminate()
@@ -127,7 +131,7 @@ def server(seed_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
 def browser() -> Iterator:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium chromium-driver)")
-    with pw.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()

@@ -98,6 +98,7 @@ def test_pipeline_keeps_answering_through_a_rebuild_and_switches_whole(tmp_index
 
     seen: list[tuple[int, str, bool, str, bool]] = []  # (reader, generation, refused, quotes, quotes exact)
     errors: list[BaseException] = []
+    ambiguous: list[int] = []
     stop = threading.Event()
 
     def ask_in_a_loop(reader: int) -> None:
@@ -106,6 +107,9 @@ def test_pipeline_keeps_answering_through_a_rebuild_and_switches_whole(tmp_index
                 pipe.refresh()  # what the app does before each question
                 index = pipe.index
                 answer = pipe.ask(QUESTION)
+                if pipe.index is not index:  # the other reader switched generations meanwhile: which one
+                    ambiguous.append(reader)  # this answer came from is unknown, so it is not judged
+                    continue
                 quotes = " ".join(c.quote for c in answer.citations)
                 exact = all(index.articles[c.article_id].body[c.start : c.end] == c.quote for c in answer.citations)
                 seen.append((reader, index.manifest["generation"], answer.refused, quotes, exact))
@@ -130,8 +134,9 @@ def test_pipeline_keeps_answering_through_a_rebuild_and_switches_whole(tmp_index
     assert new_generation != old_generation and not (Path(tmp_index.index_dir) / old_generation).exists()
     assert {g for _, g, *_ in seen} <= {old_generation, new_generation}
     assert during > 0  # it kept answering while the rebuild ran
+    assert len(ambiguous) <= 1  # only around the one switch
     for _, generation, refused, quotes, exact in seen:
-        assert not refused and exact
+        assert not refused and exact, (generation, quotes)
         # Each answer comes from one generation: the old quotes say teal, the new ones crimson, never both.
         assert ("teal" in quotes, "crimson" in quotes) == (generation == old_generation, generation == new_generation)
     for reader in range(len(readers)):
