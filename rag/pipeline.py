@@ -33,7 +33,9 @@ class Pipeline:
 
     def _load(self) -> Retriever:
         index = load_index(self.index_dir, self.settings.model, verify=self.settings.verify_checksums)
-        embedder = get_embedder(self.settings.model, self.settings.embed_batch_size)
+        # Queries are embedded by the backend the index was built with (older indexes: torch), never mixed.
+        backend = str(index.manifest.get("embed_backend", "torch"))
+        embedder = get_embedder(self.settings.model, self.settings.embed_batch_size, backend, self.settings.cache_dir)
         return Retriever(index, embedder, self.settings)
 
     @property

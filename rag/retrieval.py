@@ -212,9 +212,11 @@ class Retriever:
             return []
         subs = query.subqueries if s.subquery_weight > 0 else []
         texts = [query.text] + [sq.text if s.subquery_clause else query.text for sq in subs]
-        qvecs = self.embedder.encode(texts, batch_size=len(texts)) if len(texts) > 1 else None
-        if qvecs is None:
-            qvecs = self.embedder.encode_query(query.text)
+        unique = list(dict.fromkeys(texts))
+        vecs = self.embedder.encode(unique, batch_size=len(unique)) if len(unique) > 1 else None
+        if vecs is None:
+            vecs = self.embedder.encode_query(query.text)
+        qvecs = vecs[[unique.index(t) for t in texts]]
         cosines = self.vectors @ qvecs.T  # (chunks, queries): exact cosine of every chunk to every query
         fused = self._ranked(qvecs[0], cosines[:, 0], query.text, mask)
         for j, sq in enumerate(subs, start=1):

@@ -34,7 +34,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag import __version__
+from rag import __version__, vector_index
 from rag.types import Article, ArticleRef, Chunk
 
 FORMAT_VERSION = 1
@@ -284,7 +284,7 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
 
 def new_faiss_index(dimension: int) -> faiss.Index:
     """Exact inner-product search with our own int64 ids (IDMap2 also lets us reconstruct vectors)."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    return vector_index.new_index(dimension, vector_index.FLAT)
 
 
 @dataclass
@@ -302,10 +302,12 @@ def write_generation(
     previous: IndexData | None,
     changes: Changes,
     manifest_fields: dict[str, Any],
+    ann: vector_index.AnnPolicy | None = None,
 ) -> dict[str, Any]:
     """Write a new generation = previous + changes, then switch the manifest to it. Returns the manifest.
 
     The caller holds the index lock. Until the final `os.replace`, nothing a reader looks at has changed.
+    The FAISS index type follows the new size (`ann`, see `rag.vector_index`) and is named in the manifest.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
     gen_name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
@@ -316,17 +318,20 @@ def write_generation(
         if previous is not None:
             shutil.copyfile(previous.path / str(previous.manifest["generation"]) / META_FILE, meta)
         _apply_sqlite(meta, changes)
-        fidx = faiss.clone_index(previous.faiss_index) if previous is not None else None
-        if fidx is None:
-            fidx = new_faiss_index(int(manifest_fields["dimension"]))
-        if previous is not None and changes.remove_articles:
-            gone = {a for a in changes.remove_articles}
-            ids = [cid for cid, c in previous.chunks.items() if c.article_id in gone]
-            if ids:
-                fidx.remove_ids(np.asarray(ids, dtype=np.int64))
+        gone = set(changes.remove_articles)
+        remove = (
+            [cid for cid, c in previous.chunks.items() if c.article_id in gone] if previous is not None and gone else []
+        )
         if changes.add_chunks:
             assert changes.add_vectors is not None and len(changes.add_vectors) == len(changes.add_chunks)
-            fidx.add_with_ids(changes.add_vectors, np.asarray([c.id for c in changes.add_chunks], dtype=np.int64))
+        fidx = vector_index.apply_changes(
+            previous.faiss_index if previous is not None else None,
+            int(manifest_fields["dimension"]) if previous is None else previous.faiss_index.d,
+            np.asarray(remove, dtype=np.int64),
+            np.asarray([c.id for c in changes.add_chunks], dtype=np.int64),
+            changes.add_vectors,
+            ann or vector_index.AnnPolicy(),
+        )
         faiss.write_index(fidx, str(tmp / FAISS_FILE))
         for name in (FAISS_FILE, META_FILE):
             _fsync_file(tmp / name)
@@ -341,6 +346,7 @@ def write_generation(
             "generation": gen_name,
             "files": {name: sha256_file(final / name) for name in (FAISS_FILE, META_FILE)},
             "chunks": int(fidx.ntotal),
+            "faiss_index": vector_index.describe(fidx),
         }
         _commit_manifest(index_dir, manifest)
     except (OSError, RuntimeError) as exc:  # RuntimeError: FAISS's own write errors

@@ -34,6 +34,8 @@ from rag.types import Citation, Hit
 # "[1]", "[1, 2]", "[1][3]", "[2-3]", "[Passage 2]": what models write for a citation.
 _MARKER = re.compile(r"\[\s*(?:passages?\s*)?(\d+(?:\s*(?:,|;|-|–|and)\s*(?:passages?\s*)?\d+)*)\s*\]", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_DOTTED = re.compile(r"\b(?:[A-Z]\.){2,}")
+_GROUP = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|and\s+)?[A-Z][\w'’-]*)+")
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*")
 _NUMBER_WORDS = {
     w: str(i)
@@ -138,8 +140,19 @@ def _norm_number(tok: str) -> str:
     return tok.replace(",", "").rstrip(".")
 
 
+def _undot(text: str) -> str:
+    """ "U.S." → "US", "U.N." → "UN": acronyms written either way match."""
+    return _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+
+
+def _initials(text: str) -> set[str]:
+    """Lower-cased initials of multi-word names ("United States" → "us"), to match their acronyms."""
+    return {"".join(w[0] for w in m.group(0).split() if w[0].isupper()).lower() for m in _GROUP.finditer(text)}
+
+
 def names_and_numbers(sentence: str) -> tuple[list[str], list[str]]:
     """Capitalised words (not sentence-initial common words) and numbers of `sentence`, normalised."""
+    sentence = _undot(sentence)
     numbers = [_norm_number(m.group(0)) for m in _NUMBER.finditer(sentence)]
     names: list[str] = []
     for i, m in enumerate(_WORD.finditer(sentence)):
@@ -153,25 +166,33 @@ def names_and_numbers(sentence: str) -> tuple[list[str], list[str]]:
 
 
 def _vocabulary(text: str) -> tuple[set[str], set[str]]:
-    """Word prefixes and numbers of a passage, for matching a statement's names and numbers."""
-    words = {w.group(0).lower()[:_PREFIX] for w in _WORD.finditer(text)}
+    """Word prefixes (and initials of multi-word names) and numbers of a passage, for matching."""
+    text = _undot(text)
+    words = {w.group(0).lower()[:_PREFIX] for w in _WORD.finditer(text)} | _initials(text)
     numbers = {_norm_number(m.group(0)) for m in _NUMBER.finditer(text)}
     numbers |= {d for w, d in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text, re.I)}
     return words, numbers
 
 
-def entity_coverage(sentence: str, passage_text: str) -> tuple[float, float]:
-    """Shares of the sentence's names and of its numbers that the passage contains (1.0 when it has none)."""
+def _coverage(sentence: str, words: set[str], nums: set[str]) -> tuple[float, float]:
     names, numbers = names_and_numbers(sentence)
-    words, nums = _vocabulary(passage_text)
-    name_cov = sum(n[:_PREFIX] in words for n in names) / len(names) if names else 1.0
-    num_cov = sum(n in nums for n in numbers) / len(numbers) if numbers else 1.0
+    # A multi-word name counts as found when the passage has its acronym ("United States" / "US").
+    aliased = {w.lower() for m in _GROUP.finditer(_undot(sentence)) if _initials(m.group(0)) & words
+               for w in m.group(0).split()}  # fmt: skip
+    name_cov = sum(x[:_PREFIX] in words or x in aliased for x in names) / len(names) if names else 1.0
+    num_cov = sum(x in nums for x in numbers) / len(numbers) if numbers else 1.0
     return name_cov, num_cov
 
 
+def entity_coverage(sentence: str, passage_text: str) -> tuple[float, float]:
+    """Shares of the sentence's names and of its numbers that the passage contains (1.0 when it has none)."""
+    return _coverage(sentence, *_vocabulary(passage_text))
+
+
 def support(cosine: float, name_share: float, number_share: float) -> float:
-    """The entailment proxy: cosine scaled down by the names and numbers the passages lack."""
-    return cosine * name_share * number_share
+    """The entailment proxy: cosine scaled down by the names and numbers the passages lack (squared shares:
+    one unknown number among two halves the score twice over; see bench/llm_calibrate.py for the choice)."""
+    return cosine * name_share**2 * number_share**2
 
 
 class SupportScorer:
@@ -219,11 +240,9 @@ class SupportScorer:
             overlap = [len(words & self._tokens[j]) / len(words) if words else 0.0 for j in idx]
             j = int(idx[int(np.argmax(sims[idx] + _EVIDENCE_OVERLAP_WEIGHT * np.array(overlap)))])
             evidence[n] = self.windows[n][j - int(idx[0])]
-        names, numbers = names_and_numbers(sentence)
         vocab = set().union(*(self._vocab[n][0] for n in ns))
         nums = set().union(*(self._vocab[n][1] for n in ns))
-        name_cov = sum(x[:_PREFIX] in vocab for x in names) / len(names) if names else 1.0
-        num_cov = sum(x in nums for x in numbers) / len(numbers) if numbers else 1.0
+        name_cov, num_cov = _coverage(sentence, vocab, nums)
         return max(best_sim, 0.0), name_cov, num_cov, evidence
 
     def score(self, sentence: str, sims: np.ndarray, ns: Sequence[int]) -> tuple[float, dict[int, tuple[int, int]]]:

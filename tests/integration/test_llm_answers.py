@@ -73,7 +73,8 @@ def _ask(pipeline: Pipeline, question: str, model: BaseChatModel, history=()) ->
     hits = pipeline.retrieve(query)
     r, s = pipeline.retriever, pipeline.settings
     passages = llm.make_passages(hits[: s.llm_passages], r)
-    return llm.answer(question, query, hits, r, s, model=model), extractive.answer(question, query, hits, r, s), passages
+    answer = llm.answer(question, query, hits, r, s, model=model)
+    return answer, extractive.answer(question, query, hits, r, s), passages
 
 
 def _passage_with(passages, needle: str) -> int:
@@ -103,7 +104,8 @@ def test_good_answer_is_kept_with_verified_citation(llm_pipeline) -> None:
 def test_marker_to_a_passage_not_given_is_removed(llm_pipeline) -> None:
     _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
     n = _passage_with(passages, "military power")
-    answer, _, _ = _ask(llm_pipeline, Q_MILLER, scripted(f"Miller said cartels can only be defeated with military power [{n}][9]."))
+    text = f"Miller said cartels can only be defeated with military power [{n}][9]."
+    answer, _, _ = _ask(llm_pipeline, Q_MILLER, scripted(text))
     assert "[9]" not in answer.text and answer.answerer == "ollama:scripted"
     assert any("[9]" in w for w in answer.warnings)
     _check_citations(llm_pipeline, answer)
@@ -220,7 +222,8 @@ def test_real_client_with_no_server_falls_back(llm_pipeline, provider, monkeypat
         port = s.getsockname()[1]
     monkeypatch.setenv("OPENAI_API_KEY", "not-needed-for-this-test")
     base = f"http://127.0.0.1:{port}" + ("/v1" if provider == "openai" else "")
-    settings = llm_pipeline.settings.model_copy(update={"llm": f"{provider}:tiny", "llm_base_url": base, "llm_timeout": 5})
+    update = {"llm": f"{provider}:tiny", "llm_base_url": base, "llm_timeout": 5}
+    settings = llm_pipeline.settings.model_copy(update=update)
     answer = Pipeline(settings).ask(Q_MILLER)
     assert answer.answerer == "extractive" and not answer.refused and answer.citations
     assert len(answer.warnings) == 1 and "cannot reach the model server" in answer.warnings[0]

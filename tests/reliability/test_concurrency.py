@@ -113,6 +113,7 @@ def test_pipeline_keeps_answering_through_a_rebuild_and_switches_whole(tmp_index
                 quotes = " ".join(c.quote for c in answer.citations)
                 exact = all(index.articles[c.article_id].body[c.start : c.end] == c.quote for c in answer.citations)
                 seen.append((reader, index.manifest["generation"], answer.refused, quotes, exact))
+                time.sleep(0.05)  # a user's pace, leaving the CPU to the rebuild
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 

@@ -7,7 +7,6 @@ previous index is unchanged, leave no temporary folder, and the previous index m
 
 from __future__ import annotations
 
-import json
 import resource
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from rag.config import Settings
 from rag.indexer import update_index
+from rag.pipeline import Pipeline
 from rag.store import MANIFEST, Changes, IndexWriteFailed, load_index, write_generation
 
 from .helpers import rag_command, rag_env, run_rag
@@ -54,8 +54,8 @@ def test_disk_full_during_an_update_keeps_the_previous_index(tmp_index: Settings
     assert (index / MANIFEST).read_bytes() == manifest
     assert not [e for e in index.iterdir() if e.name.startswith(".tmp")]
     assert len(load_index(index, tmp_index.model).articles) == 5
-    ask = run_rag("ask", "--json", "What did Marco Rubio say about blowing up the boat?", env=env)
-    assert ask.returncode == 0 and json.loads(ask.stdout)["citations"], ask.stderr
+    answer = Pipeline(tmp_index).ask("What did Marco Rubio say about blowing up the boat?")
+    assert not answer.refused and answer.citations
     # With space again, the same update goes through.
     assert update_index(tmp_index).added == 1
 

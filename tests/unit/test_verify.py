@@ -81,7 +81,8 @@ def test_split_statements_attaches_leading_markers_and_separates_invalid_ones() 
 
 
 def test_framing_sentence_states_nothing() -> None:
-    sts = split_statements("Here is what the passages say. The minister announced twelve hospitals in the province [1].", [1])
+    text = "Here is what the passages say. The minister announced twelve hospitals in the province [1]."
+    sts = split_statements(text, [1])
     assert [s.states for s in sts] == [False, True]
 
 
@@ -126,7 +127,8 @@ def test_wrong_number_is_not_supported(passages) -> None:
 
 
 def test_uncited_or_miscited_sentence_is_recited_to_its_passage(passages) -> None:
-    sts, v = _run("Rescue teams evacuated 300 residents overnight [1]. Heavy rain flooded the town of Marlow.", passages)
+    text = "Rescue teams evacuated 300 residents overnight [1]. Heavy rain flooded the town of Marlow."
+    sts, v = _run(text, passages)
     assert [s.sources for s in sts] == [[2], [2]]
     assert v.repaired == 2 and len(v.citations) == 1 and v.citations[0].outlet == "Coast News"
 
