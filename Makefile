@@ -42,8 +42,10 @@ test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not e2e"
 
+# Benchmarks (docs/benchmarks.md): ~35 min on a quiet machine; BENCH_ARGS=--quick only checks the scripts.
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

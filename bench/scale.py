@@ -213,7 +213,8 @@ def report(name: str, m: dict) -> None:
     )
     for ef, h in m["hnsw"].items():
         print(
-            f"    HNSW efSearch {ef:>4}: recall@10 {h['recall_at_10']:.3f}, p50 {h['median_ms']} ms p95 {h['p95_ms']} ms"
+            f"    HNSW efSearch {ef:>4}: recall@10 {h['recall_at_10']:.3f}, "
+            f"p50 {h['median_ms']} ms p95 {h['p95_ms']} ms"
         )
 
 

@@ -1,103 +1,63 @@
 """Follow-up questions: turn "What did he say the goal was?" into a query that can be searched alone.
 
-    question + earlier turns ──signals──▶ self-contained? ──yes──▶ searched exactly as asked
-                                              │ no
-                                              ▼
-                          question + names and topic words of the most recent turn (+ the names its answer
-                          gave, when that turn asked "who/where/which"), "the other outlets" → outlet filter
+    question + earlier turns ──rag.followup: leans on them?──no──▶ searched exactly as asked
+                                          │ yes
+                                          ▼
+        question + what the conversation is about (names first, then the most specific topic words)
+        "And the other outlets?" / "What did Dawn say?" ──▶ the same topic, within those outlets
 
-No LLM. A question leans on earlier turns when it (1) opens as a continuation ("And in Mexico?", "What about
-X?"), (2) asks for others ("the other outlets?", "who else?", "... too?"), (3) holds a pronoun, demonstrative
-or "there/then" with nothing in the question itself it could refer to, or (4) names nothing and has at most
-two topic words ("Why?", "What did Dawn say?"). Anything else is searched as asked, so a change of topic is
-never polluted by what came before (docs/evaluation.md, "Conversation", measures both directions).
+No LLM. A self-contained question is searched exactly as asked, so a change of topic is never polluted by what
+came before; docs/evaluation.md ("Conversation") measures both directions.
 
-Context comes from the most recent turn only: its search query (which already carries its own context when it
-was a follow-up, so a chain of follow-ups keeps its topic) and, for "who/where/which" questions, the names its
-answer gave. An elliptical question that brings its own name ("And Colombia's president?") replaces the
-previous turn's names instead of adding to them: it asks the same thing about something else.
+What the conversation is about is re-derived from the turns themselves (`_topic`, up to `MAX_DEPTH` back), so
+a chain of follow-ups keeps its topic and each name's origin is known:
+- names the questions gave, most recent first; and the name an answer gave when its question asked
+  "who/where/which" ("Who said…?" → "Miller" is the "he" of the next turn), or when a "he/she" follow-up
+  has no name to go on;
+- topic words of those questions, ranked by how specific they are in this corpus (BM25 IDF: a word the
+  corpus never uses cannot help), fewer when the question says much itself (every carried word also
+  dilutes the question's own words in BM25, in the embedding and in the extractive answer's sentence scores);
+- a continuation that brings its own subject ("And Colombia's president?", "What about the defense lawyer?")
+  asks the same thing about something else: what it replaces (the previous question's names, the words bound
+  to them such as "prime minister of …", the people earlier answers supplied) is dropped, older names stay.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.followup import (
+    PERSONAL,
+    SOURCE_NOUNS,
+    Token,
+    answer_names,
+    asks_for_entity,
+    attached_words,
+    content_words,
+    follow_up_reasons,
+    is_acronym,
+    named_outlets,
+    names_in,
+    needs_context,
+    outlet_mentions,
+    wants_other_outlets,
+    without_outlets,
+    word_tokens,
+)
 from rag.retrieval import tokenize
 from rag.types import Turn
 
-# -- English function words (general, not tied to any corpus) ------------------------------------------------
+__all__ = ["Resolution", "corpus_specificity", "follow_up_reasons", "needs_context", "resolve", "resolve_query"]
 
-_WH = frozenset("what which who whom whose when where why how".split())
-_AUX = frozenset(
-    """is are was were be been being am do does did done has have had will would can could should shall may
-    might must""".split()
-)
-_PERSONAL = frozenset("he she him his her hers himself herself".split())
-_NEUTER = frozenset("it its itself they them their theirs themselves".split())
-_DEMONSTRATIVE = frozenset("this these those".split())
-_PREPOSITIONS = frozenset(
-    """about after against at before behind beside besides by during for from in into like of on over since
-    through to toward towards under until upon with within without""".split()
-)
-# Words after which a pronoun may refer back inside the same question ("X announced ..., and when did it ...").
-_CLAUSE_MARKS = frozenset(
-    "and but while whereas when where after before because although if that which who whom whose whether instead "
-    "rather unlike".split()
-)
-# Nouns of time: "this week", "that year" point at the article's time, not at an earlier turn.
-_TIME_NOUNS = frozenset(
-    """year years week weeks month months day days date weekend morning afternoon evening night season time
-    quarter summer winter spring fall autumn decade century""".split()
-)
-# Openings of a continuation: "And in Mexico?", "What about the others?", "So why did he go?".
-_OPENERS = frozenset("and but also so or plus then same".split())
-_OPENING_PAIRS = frozenset(
-    """what+about how+about what+of what+else who+else where+else when+else anything+else how+so why+so
-    why+not""".split()
-)
-# "other" + a word for a news source: the user wants outlets the previous answer did not cite.
-_SOURCE_NOUNS = frozenset(
-    """outlet outlets source sources article articles report reports paper papers newspaper newspapers
-    publication publications media site sites coverage""".split()
-)
-# Imperatives that open a request and carry no topic ("Name the…", "List…").
-_IMPERATIVES = frozenset("name list describe tell give explain summarize summarise compare show".split())
-# Verbs that carry no topic of their own in a question ("What did X say?").
-_GENERIC = frozenset(
-    """say said says tell told report reported reports write wrote written describe described think thought
-    mean meant happen happened happens know explain explained according also else other others exactly really
-    just then there here now""".split()
-)
-_STOP = (
-    _WH
-    | _AUX
-    | _PERSONAL
-    | _NEUTER
-    | _DEMONSTRATIVE
-    | _PREPOSITIONS
-    | _CLAUSE_MARKS
-    | _IMPERATIVES
-    | _GENERIC
-    | frozenset(
-        """a an the and or nor not no yes i me my we us our you your that any some all each every both either
-        neither one ones much many more most less least such same than as so very too get got make made""".split()
-    )
-)
-_GLUE = frozenset("of and de la del da di van von der al bin the for".split())
-_SPEECH = frozenset("said says told added warned argued wrote stated claimed according".split())
 
-_TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][\w'’\u00C0-\u024F.&-]*")
-_POSSESSIVE = re.compile(r"['’]s?$")
-_MARKER = re.compile(r"\s*\[\d+\]")  # citation markers in an answer
-
-#: At most this many names and topic words are carried from the previous turn (a longer tail dilutes the
-#: question's own words in both BM25 and the embedding; 4 + 8 covers a typical news question).
+#: At most this many names and topic words are carried (more dilutes the question's own words; measured on the
+#: dialogue fixtures: 3 to 6 words score the same, see docs/evaluation.md).
 MAX_NAMES = 3
 MAX_WORDS = 4
-#: A question with this many names and topic words of its own carries fewer words from earlier turns.
+#: A question with at least this many names and topic words of its own ("What did its CEO say about the
+#: settlement?") carries at most `MAX_WORDS_WHEN_SPECIFIC` words: it needs the referent, not the topic.
 OWN_ENOUGH = 2
 MAX_WORDS_WHEN_SPECIFIC = 2
 #: Turns looked back through to re-derive what a chain of follow-ups is about (each step re-reads one turn).
@@ -132,322 +92,11 @@ class Resolution:
         return "; ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    text: str  # possessive stripped
-    low: str
-    start: int
-    initial: bool  # first word of a sentence
-    cap: bool
-    poss: bool = False  # had a possessive "'s"
-
-
-def _tokens(text: str) -> list[_Token]:
-    out: list[_Token] = []
-    for m in _TOKEN.finditer(text):
-        raw = m.group(0).rstrip(".")
-        word = _POSSESSIVE.sub("", raw) or raw
-        # Sentence-initial: nothing before it but quotes/brackets since the start or the last . ? ! : ; or line.
-        before = text[max(0, m.start() - 8) : m.start()].rstrip(" \t\"“”‘'(")
-        initial = m.start() < 8 and not before or before.endswith((".", "?", "!", ":", ";", "\n"))
-        out.append(_Token(word, word.lower(), m.start(), initial, word[:1].isupper(), word != raw))
-    return out
-
-
-def _is_acronym(word: str) -> bool:
-    """Short all-capital words ("US", "CEO", "AI") are too generic to anchor a topic alone."""
-    letters = word.replace(".", "")
-    return letters.isupper() and len(letters) <= 3
-
-
-def _names(tokens: list[_Token], question: bool) -> list[str]:
-    """Capitalised spans ("Trinidad and Tobago"); a sentence-initial function word is never a name.
-
-    In a question the first word is a name when it is not a function word ("Miller?"); in running text a lone
-    sentence-initial word ("Organised crime…") is not, unless the text also capitalises it mid-sentence.
-    """
-    mid_caps = {t.low for t in tokens if t.cap and not t.initial}
-    spans: list[list[_Token]] = []
-    current: list[_Token] = []
-    pending_glue: list[_Token] = []
-    for i, t in enumerate(tokens):
-        adjacent = i > 0 and not t.initial
-        if t.cap and t.low not in _STOP | _GLUE or (t.cap and t.low in _GLUE and current and not t.initial):
-            if t.initial and t.low in _STOP:
-                current, pending_glue = [], []
-                continue
-            if current and adjacent:
-                current.extend(pending_glue)
-                current.append(t)
-            else:
-                if current:
-                    spans.append(current)
-                current = [t]
-            pending_glue = []
-        elif current and t.low in _GLUE and not pending_glue:
-            pending_glue = [t]
-        else:
-            if current:
-                spans.append(current)
-            current, pending_glue = [], []
-    if current:
-        spans.append(current)
-    names = []
-    for span in spans:
-        if span[0].initial and not question and span[0].low not in mid_caps:
-            span = span[1:]  # "Using Caroline Ellison…": the first word is capitalised only as a sentence start
-        while span and span[-1].low in _GLUE:
-            span.pop()
-        while span and span[0].low in _GLUE:
-            span.pop(0)
-        if span:
-            names.append(" ".join(t.text for t in span))
-    return names
-
-
-def _outlet_names(question: str, outlets: Iterable[str]) -> list[str]:
-    """Corpus outlets the question names (full name or its head before " | " / " - "), case-sensitively."""
-    found = []
-    for outlet in outlets:
-        head = re.split(r"\s+[|–—-]\s+", outlet, maxsplit=1)[0].strip()
-        for alias in {outlet, head}:
-            if len(alias) >= 3 and re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", question):
-                found.append(alias)
-                break
-    return found
-
-
-def _without_outlets(names: list[str], outlet_names: list[str]) -> list[str]:
-    """Names minus outlet names, also where a name span merely contains one ("Dawn report" → "")."""
-    out = []
-    for name in names:
-        for o in outlet_names:
-            name = name.replace(o, "|")
-        for part in name.split("|"):  # what is left on either side of an outlet name, glue words trimmed
-            words = part.split()
-            while words and words[0].lower() in _GLUE:
-                words.pop(0)
-            while words and words[-1].lower() in _GLUE:
-                words.pop()
-            if words:
-                out.append(" ".join(words))
-    return out
-
-
-def _content_words(tokens: list[_Token], names: Sequence[str] = ()) -> list[str]:
-    """Topic words: not function words, not part of a name, 3+ characters (or a number)."""
-    in_names = {w.lower() for n in names for w in n.split()}
-    return [
-        t.text.lower() if not t.cap else t.text
-        for t in tokens
-        if t.low not in _STOP and t.low not in in_names and (len(t.low) >= 3 or t.low.isdigit())
-    ]
-
-
-def _bound(tokens: list[_Token], i: int) -> bool:
-    """Whether the pronoun at `i` can refer to something earlier in the same question.
-
-    True when a clause mark ("and", "while", "where", "instead of"…) stands between the pronoun and a name or
-    topic word before it: "What did the Pentagon announce and when did it start?". A mark right before the
-    pronoun is a preposition ("after that"), and "and" between two capitalised words is part of a name
-    ("Navy and Marines"): neither opens a clause.
-    """
-    for j in range(i - 1, 0, -1):
-        t = tokens[j]
-        if t.low not in _CLAUSE_MARKS or (j == i - 1 and t.low in _PREPOSITIONS):
-            continue
-        if t.low in _GLUE and tokens[j + 1].cap and tokens[j - 1].cap:
-            continue
-        before = tokens[:j]
-        return bool(_names(before, question=True) or _content_words(before))
-    return False
-
-
-def _expletive_it(tokens: list[_Token], i: int) -> bool:
-    """ "Is it true that…", "it was reported that…", "how long did it take…": an "it" that refers to nothing."""
-    prev = tokens[i - 1].low if i > 0 else ""
-    nxt = tokens[i + 1].low if i + 1 < len(tokens) else ""
-    if nxt in {"take", "took", "takes", "cost", "costs"}:
-        return True
-    if prev in {"is", "was", "isn't", "wasn't"} or nxt in {"is", "was", "seems", "seemed", "appears", "appeared"}:
-        return any(t.low in {"that", "to", "whether", "if"} for t in tokens[i + 2 : i + 5])
-    return False
-
-
-def _possessive_bound(tokens: list[_Token], i: int) -> bool:
-    """Whether a possessive ("its", "his", "their") can belong to something named before it in the question.
-
-    A name before it ("Did Reuters change its story?") or a "which/what + noun" phrase ("Which company … its
-    platform") can own it; "What did its CEO say?" or "What was her role?" have no owner in the question.
-    """
-    for j in range(i):
-        t = tokens[j]
-        if t.cap and t.low not in _STOP and not (j == 0 and t.low in _IMPERATIVES):
-            return True
-        if t.low in {"which", "what", "whose"} and j + 1 < i and tokens[j + 1].low not in _STOP:
-            return True
-        if t.low == "who" and any(x.low not in _STOP for x in tokens[j + 1 : i]):
-            return True
-    return False
-
-
-def anaphora(question: str) -> list[str]:
-    """The words of `question` that point at something it does not name itself (he, it, there, that…)."""
-    toks = _tokens(question)
-    names_so_far = 0
-    found = []
-    for i, t in enumerate(toks):
-        nxt = toks[i + 1].low if i + 1 < len(toks) else ""
-        prev = toks[i - 1].low if i > 0 else ""
-        possessive = t.low in {"his", "its", "their"} or (t.low == "her" and nxt and nxt not in _STOP)
-        if t.cap and t.low not in _STOP and not (i == 0 and t.low in _IMPERATIVES):
-            names_so_far += 1
-        if possessive:
-            if not _possessive_bound(toks, i) and not _bound(toks, i):
-                found.append(t.low)
-        elif t.low in {"he", "she"}:
-            if names_so_far == 0 and not _bound(toks, i):  # "What did Hegseth say he wanted?" is bound
-                found.append(t.low)
-        elif t.low in {"him", "her", "hers"}:
-            if not _bound(toks, i):  # an object is never its own clause's subject: "Did Hegseth tell him?"
-                found.append(t.low)
-        elif t.low in _NEUTER:
-            if not (t.low == "it" and _expletive_it(toks, i)) and not _bound(toks, i):
-                found.append(t.low)
-        elif t.low in _DEMONSTRATIVE or t.low == "that":
-            # "this week" is the article's time; "those who…" and "that of X" point ahead, not back.
-            if nxt in _TIME_NOUNS or nxt == "of" or (t.low == "those" and nxt in {"who", "that", "which", "whose"}):
-                continue
-            # "that" is a conjunction or relative ("said that…", "the order that…") unless it ends the
-            # question, follows a preposition ("after that"), or opens it ("Was that…", "Why was that?").
-            if t.low == "that" and not (not nxt or prev in _PREPOSITIONS or i <= 2 or nxt in _SOURCE_NOUNS):
-                continue
-            if not _bound(toks, i):
-                found.append(t.low)
-        elif t.low == "there":
-            # Existential "there is/was/were…", "are there…" is not a place.
-            if nxt in _AUX or prev in _AUX or nxt in {"seem", "seems", "appear", "appears", "remain", "remains"}:
-                continue
-            if not _bound(toks, i):
-                found.append("there")
-        elif t.low == "then" and (not nxt or prev in {"since", "by", "until", "till", "back", "before", "after"}):
-            found.append("then")
-        elif t.low in {"latter", "former", "same"} and prev == "the" and (not nxt or nxt in _AUX | {"one", "thing"}):
-            found.append(f"the {t.low}")
-    return found
-
-
-def follow_up_reasons(question: str, outlets: Iterable[str] = ()) -> list[str]:
-    """Why `question` leans on earlier turns (empty when it stands alone). `outlets`: the corpus's outlets."""
-    toks = _tokens(question)
-    if not toks:
-        return []
-    reasons = []
-    first, second = toks[0].low, toks[1].low if len(toks) > 1 else ""
-    if first in _OPENERS:
-        reasons.append(f"opens with '{toks[0].text}'")
-    elif f"{first}+{second}" in _OPENING_PAIRS:
-        reasons.append(f"opens with '{toks[0].text} {toks[1].text}'")
-    outlet_names = _outlet_names(question, outlets)
-    names = _without_outlets(_names(toks, question=True), outlet_names)
-    names = [n for n in names if not _is_acronym(n)]
-    lows = [t.low for t in toks]
-    # "Who else…?", "…too?", "the other outlets?"; a bare "other(s)" only when the question names nothing
-    # ("Which other countries attended?"), since "compared to other models" in a full question is its own.
-    if (
-        "else" in lows
-        or wants_other_outlets(question)
-        or (not names and any(w in {"other", "others"} for w in lows))
-        or question.rstrip(" ?!.").lower().endswith((" too", " as well", " also"))
-    ):
-        reasons.append("asks about others")
-    reasons += [f"'{w}'" for w in dict.fromkeys(anaphora(question))]
-    if not names and len(_content_words(toks)) <= 2:
-        reasons.append("names nothing" if outlet_names else "too short to stand alone")
-    return reasons
-
-
-def needs_context(question: str, outlets: Iterable[str] = ()) -> bool:
-    """Whether `question` leans on earlier turns."""
-    return bool(follow_up_reasons(question, outlets))
-
-
-def wants_other_outlets(question: str) -> bool:
-    """ "And the other outlets?", "What do other sources say?": outlets other than those already cited."""
-    lows = [t.low for t in _tokens(question)]
-    return any(a in {"other", "others"} and b in _SOURCE_NOUNS for a, b in zip(lows, lows[1:], strict=False))
-
-
-def _answer_text(answer: str, outlets: Iterable[str]) -> str:
-    """The quoted words of an answer: citation markers and the extractive answer's "Outlet: " prefixes removed."""
-    text = _MARKER.sub("", answer)
-    for outlet in outlets:
-        text = text.replace(f"{outlet}: ", "\n")
-    return re.sub(r"(?m)^[^:\n]{1,60}:\s", "", text)
-
-
-def _is_speaker(name: str, sentence: str) -> bool:
-    """Whether `sentence` has `name` saying something ("X, a spokesman, said…", "…, said X")."""
-    verbs = "|".join(_SPEECH)
-    after = rf"{re.escape(name)}['’]?s?,?\s+(?:[\w-]+,?\s+){{0,8}}?(?:{verbs})\b"
-    return bool(re.search(after, sentence) or re.search(rf"\b(?:{verbs})\s+{re.escape(name)}", sentence))
-
-
-def _is_place(name: str, sentence: str) -> bool:
-    """Whether `sentence` has `name` after a preposition of place ("held in Miami")."""
-    return bool(re.search(rf"\b(?:in|at|near|outside|inside)\s+(?:the\s+)?{re.escape(name)}", sentence))
-
-
-def answer_names(
-    answer: str,
-    outlets: Iterable[str] = (),
-    skip: Iterable[str] = (),
-    question: str = "",
-    speakers: bool = False,
-    places: bool = False,
-) -> list[str]:
-    """The names an answer gives, most telling first.
-
-    A name scores by the best sentence it appears in: how many words of `question` (other than the names in
-    `skip`) that sentence shares, so the name in "began Thane Rehn, a prosecutor for the government, in his
-    opening statement" answers "Which prosecutor gave the opening statement?"; each further mention adds a
-    half. With `speakers` a name next to "said"/"told" adds one (the likely "he" of a follow-up), with
-    `places` a name after "in"/"at" does (the answer to "where"). Names in `skip` (or sharing a word with
-    one) and outlets are left out.
-    """
-    outlets, skip = list(outlets), list(skip)
-    text = _answer_text(answer, outlets)
-    skipped = {w.lower() for s in skip for w in s.split()}
-    asked = set(tokenize([question])[0]) - {t for s in skip for t in tokenize([s])[0]}
-    mid_caps = {t.low for t in _tokens(text) if t.cap and not t.initial}
-    best: dict[str, float] = {}
-    extra: Counter[str] = Counter()
-    for sentence in re.split(r"(?<=[.?!])\s+|\n+", text):
-        toks = _tokens(sentence)
-        toks = [t if t.low in mid_caps or not t.initial else _Token(t.text, t.low, t.start, True, False) for t in toks]
-        shared = len(asked & set(tokenize([sentence])[0]))
-        for n in _without_outlets(_names(toks, question=True), outlets):
-            if _is_acronym(n) or any(w.lower() in skipped for w in n.split()):
-                continue
-            if n in best:
-                extra[n] += 0.5
-            bonus = 1.0 if (speakers and _is_speaker(n, sentence)) or (places and _is_place(n, sentence)) else 0.0
-            best[n] = max(best.get(n, 0.0), shared + bonus)
-    order = {n: i for i, n in enumerate(best)}
-    return sorted(best, key=lambda n: (-(best[n] + extra[n]), order[n]))
-
-
 def cited_outlets(turn: Turn, outlets: Iterable[str] = ()) -> list[str]:
     """Outlets the turn's answer cited: its recorded list, else the extractive answer's "Outlet: " lines."""
     if turn.outlets:
         return list(turn.outlets)
     return [o for o in outlets if re.search(rf"(?m)^{re.escape(o)}: ", turn.answer)]
-
-
-def _asks_for_entity(question: str) -> bool:
-    """ "Who…?", "Where…?", "Which…?": the answer names what a later "he", "there" or "it" refers to."""
-    toks = _tokens(question)
-    return bool(toks) and toks[0].low in {"who", "whom", "where", "which"}
 
 
 def _dedupe(items: Iterable[str], against: Iterable[str]) -> list[str]:
@@ -459,24 +108,6 @@ def _dedupe(items: Iterable[str], against: Iterable[str]) -> list[str]:
         if terms and not terms <= seen:
             out.append(item)
             seen |= terms
-    return out
-
-
-def _attached(tokens: list[_Token], name: str) -> set[str]:
-    """Words bound to `name` in a phrase ("prime minister of X", "X's president", "president X")."""
-    words = name.split()
-    out: set[str] = set()
-    for i in range(len(tokens) - len(words) + 1):
-        if [t.text for t in tokens[i : i + len(words)]] != words:
-            continue
-        j = i - 1
-        if j >= 0 and tokens[j].low == "of":
-            out |= {t.low for t in tokens[max(0, j - 2) : j] if t.low not in _STOP}
-        elif j >= 0 and tokens[j].low not in _STOP and not tokens[j].cap:
-            out.add(tokens[j].low)
-        end = i + len(words)
-        if tokens[end - 1].poss and end < len(tokens) and tokens[end].low not in _STOP:
-            out.add(tokens[end].low)
     return out
 
 
@@ -509,12 +140,12 @@ class _Topic:
     about_sources: bool = False  # the turn only asked about sources ("And the other outlets?")
 
 
-def _own(question: str, outlets: Sequence[str]) -> tuple[list[_Token], list[str], list[str], list[str]]:
+def _own(question: str, outlets: Sequence[str]) -> tuple[list[Token], list[str], list[str], list[str]]:
     """A question's tokens, its own names and topic words, and the outlets it names."""
-    toks = _tokens(question)
-    asked = _outlet_names(question, outlets)
-    names = [n for n in _without_outlets(_names(toks, question=True), asked) if not _is_acronym(n)]
-    words = [w for w in _content_words(toks, names + asked) if w.lower() not in _SOURCE_NOUNS]
+    toks = word_tokens(question)
+    asked = outlet_mentions(question, outlets)
+    names = [n for n in without_outlets(names_in(toks, question=True), asked) if not is_acronym(n)]
+    words = [w for w in content_words(toks, names + asked) if w.lower() not in SOURCE_NOUNS]
     return toks, names, words, asked
 
 
@@ -534,7 +165,7 @@ def _follow(question: str, reasons: list[str], history: Sequence[Turn], outlets:
     before = _topic(history, outlets, depth)
     ptoks, pnames, _, _ = _own(previous.question, outlets)
     toks, names, words, _ = _own(question, outlets)
-    pronoun = any(r.strip("'") in _PERSONAL for r in reasons)
+    pronoun = any(r.strip("'") in PERSONAL for r in reasons)
     continuation = any(r.startswith("opens with") for r in reasons)
     inherited_names, referents, inherited_words = before.names, before.referents, before.words
     if continuation and (names or (words and not pronoun)):
@@ -545,13 +176,13 @@ def _follow(question: str, reasons: list[str], history: Sequence[Turn], outlets:
         for n in pnames:
             # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
             # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
-            gone |= _attached(ptoks, n) if words else set()
+            gone |= attached_words(ptoks, n) if words else set()
         inherited_names = [n for n in inherited_names if n.lower() not in gone]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
-    elif previous.answer and (_asks_for_entity(previous.question) or (pronoun and not before.names)):
+    elif previous.answer and (asks_for_entity(previous.question) or (pronoun and not before.names)):
         # "Who said…?" / "Where was…?" answered with a name: that name is what "he", "there" or "it" means.
-        wh = _tokens(previous.question)[0].low
+        wh = next((t.low for t in word_tokens(previous.question)), "")
         found = answer_names(
             previous.answer,
             outlets,
@@ -562,7 +193,7 @@ def _follow(question: str, reasons: list[str], history: Sequence[Turn], outlets:
         )
         referents = found[:MAX_ANSWER_NAMES] + referents
     about_sources = (
-        not names and not words and (wants_other_outlets(question) or bool(_outlet_names(question, outlets)))
+        not names and not words and (wants_other_outlets(question) or bool(outlet_mentions(question, outlets)))
     )
     return _Topic(names + inherited_names, referents, words + inherited_words, about_sources)
 
@@ -594,7 +225,7 @@ def resolve_query(
 
     previous = history[-1]
     exclude = tuple(cited_outlets(previous, outlets)) if wants_other_outlets(question) else ()
-    only = tuple(o for o in outlets if any(a in {o, *re.split(r"\s+[|–—-]\s+", o)} for a in asked))
+    only = named_outlets(question, outlets)
     # A question only about the sources ("And the other outlets?", "What did Dawn say?") searches the
     # previous topic within those sources: its own words name no topic and would only dilute the search.
     if topic.about_sources and carried and (exclude or only):

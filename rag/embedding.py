@@ -125,12 +125,13 @@ class OnnxEmbedder(Embedder):
         self.dimension = self.model.dimension
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        # Longest first, as sentence-transformers does, so each batch pads to texts of similar length.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        # One text per run, whatever `batch_size`: dynamic quantisation scales the activations of the whole
+        # batch together, so in a batch a text's vector would depend on its neighbours (cosine ~0.995 to its
+        # vector alone), and an incremental update would not embed a chunk as the full build did. Alone, a
+        # text always gets the same vector, and on this 2-core CPU it costs no throughput (docs/benchmarks.md).
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for i in range(0, len(texts), batch_size):
-            idx = order[i : i + batch_size]
-            out[idx] = self.model.encode([texts[j] for j in idx])
+        for i, text in enumerate(texts):
+            out[i] = self.model.encode([text])[0]
         return out
 
 

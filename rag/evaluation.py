@@ -125,8 +125,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]]) -> Report:
-    """Ask every question (and every dialogue turn, in order, with its history) and score the answers."""
+def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]], standalone: bool = True) -> Report:
+    """Ask every question (and every dialogue turn, in order, with its history) and score the answers.
+
+    `standalone=False` skips asking the hand-written rewrites of follow-ups (a diagnostic, not a score).
+    """
     report = Report()
     for row in rows:
         turns = row.get("turns")
@@ -145,7 +148,7 @@ def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]]) -> 
             result.topic_change = change
             if change:
                 result.alone_passed = score(turn, pipeline.ask(turn["question"]), 0.0, qid).passed
-            elif i > 1 and turn.get("standalone"):
+            elif i > 1 and standalone and turn.get("standalone"):
                 rewrite = turn | {"question": turn["standalone"]}
                 result.oracle_passed = score(rewrite, pipeline.ask(turn["standalone"]), 0.0, qid).passed
             report.items.append(result)

@@ -72,17 +72,25 @@ def describe(index: faiss.Index) -> dict[str, Any]:
 
 
 def vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) of an IDMap over a flat or HNSW-flat index; the vectors a zero-copy view (read-only use)."""
+    """(ids, vectors) of an IDMap over a flat or HNSW-flat index; the vectors a zero-copy view (read-only use),
+    which keeps the index alive."""
     ids = faiss.vector_to_array(index.id_map).astype(np.int64)
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSW):
         inner = faiss.downcast_index(inner.storage)
     if isinstance(inner, faiss.IndexFlat) and inner.ntotal:
-        view = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d)
-        return ids, np.asarray(view).reshape(inner.ntotal, inner.d)
+        view = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d).view(_View)
+        view.owner = index  # the memory belongs to the FAISS index: keep it alive as long as any view of it
+        return ids, view
     if not len(ids):
         return ids, np.zeros((0, index.d), dtype=np.float32)
     return ids, np.vstack([index.reconstruct(int(i)) for i in ids])
+
+
+class _View(np.ndarray):
+    """A numpy view of memory owned by a FAISS index, holding a reference to that index."""
+
+    owner: Any = None
 
 
 def rebuilt(index: faiss.Index, kind: str, policy: AnnPolicy, drop: np.ndarray | None = None) -> faiss.Index:

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,13 @@ _TAG = re.compile(r"<\s*/?\s*(passages?|question|instructions?|system)\b", re.I)
 
 _models: dict[tuple[Any, ...], BaseChatModel] = {}
 _models_lock = threading.Lock()
+# One in-process (llama.cpp) model serves one generation at a time: its context is not thread-safe, and the
+# chat app may ask from several sessions at once. Servers (Ollama, OpenAI-compatible) queue requests themselves.
+_local_lock = threading.Lock()
+
+
+def _exclusive(settings: Settings) -> AbstractContextManager[Any]:
+    return _local_lock if settings.llm.strip().lower().startswith("llamacpp:") else nullcontext()
 
 
 class LLMUnavailable(RuntimeError):
@@ -314,11 +322,12 @@ def stream_answer(
     try:
         chat = model if model is not None else get_chat_model(settings)
         messages = build_messages(question, passages, settings, search=query.text)
-        for piece in stream_text(chat, messages, settings.llm_timeout):
-            chunks.append(piece)
-            yield piece
+        with _exclusive(settings):
+            for piece in stream_text(chat, messages, settings.llm_timeout):
+                chunks.append(piece)
+                yield piece
     except Exception as exc:  # noqa: BLE001 - any failure of an optional model means: fall back, say why
-        log.warning("LLM answer failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.info("LLM answer failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         yield _fallback(ext, describe_error(exc, settings))
         return
     try:
@@ -352,9 +361,10 @@ def rewrite_question(
     no usable question, and the caller uses the default resolver (`rag.conversation`)."""
     try:
         chat = model if model is not None else get_chat_model(settings)
-        text = conversation_llm.rewrite_with_llm(question, history, chat)
+        with _exclusive(settings):
+            text = conversation_llm.rewrite_with_llm(question, history, chat)
     except Exception as exc:  # noqa: BLE001 - the default resolver always works
-        log.warning("LLM question rewriting failed: %s", exc)
+        log.info("LLM question rewriting failed: %s", exc)
         why = describe_error(exc, settings).replace("Showing the quoted-passage answer instead.", "")
         return None, why + "Follow-up resolved without it."
     if text is None:

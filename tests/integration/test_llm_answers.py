@@ -227,3 +227,53 @@ def test_real_client_with_no_server_falls_back(llm_pipeline, provider, monkeypat
     answer = Pipeline(settings).ask(Q_MILLER)
     assert answer.answerer == "extractive" and not answer.refused and answer.citations
     assert len(answer.warnings) == 1 and "cannot reach the model server" in answer.warnings[0]
+
+
+class _FakeOllamaServer:
+    """A local stand-in for an Ollama server on 127.0.0.1: 404 "model not found", or too slow to answer."""
+
+    def __init__(self, mode: str) -> None:
+        import http.server
+        import threading
+        import time
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if mode == "slow":
+                    time.sleep(3)
+                body = b'{"error":"model \\"tiny\\" not found, try pulling it first"}'
+                try:
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting (the timeout case): nothing to answer
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("missing", "not found on the server"), ("slow", "no answer within 1 s")]
+)
+def test_real_ollama_client_model_missing_or_timeout_falls_back(llm_pipeline, mode, expected) -> None:
+    pytest.importorskip("langchain_ollama", reason="the 'ollama' extra is not installed")
+    server = _FakeOllamaServer(mode)
+    try:
+        update = {"llm": "ollama:tiny", "llm_base_url": server.url, "llm_timeout": 1}
+        answer = Pipeline(llm_pipeline.settings.model_copy(update=update)).ask(Q_MILLER)
+    finally:
+        server.close()
+    assert answer.answerer == "extractive" and answer.citations
+    assert len(answer.warnings) == 1 and expected in answer.warnings[0]

@@ -1,0 +1,296 @@
+"""Follow-up resolution without a model: which questions lean on earlier turns, and what they are searched with.
+
+Fast: no index, no embedding model. The end-to-end checks (real index, real answers) are in
+tests/integration/test_conversation.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from rag import conversation
+from rag.conversation import Resolution, resolve, resolve_query
+from rag.evaluation import evaluate_seed_format
+from rag.followup import anaphora, answer_names, follow_up_reasons, needs_context
+from rag.types import Answer, Citation, Turn
+
+EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
+
+SEED_OUTLETS = ["Al Jazeera", "Dawn", "Evrim Ağacı", "TC Sentinel", "Truthout"]
+
+
+def turn(question: str, answer: str = "", outlets: tuple[str, ...] = ()) -> Turn:
+    return Turn(question, answer, question, outlets)
+
+
+# -- which questions lean on earlier turns ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did he say about European history?",  # personal pronoun
+        "Which organisation is she the president of?",
+        "Who replaced him as interim CEO?",
+        "How did the prime minister of Trinidad and Tobago react to it?",  # "it" with a name before it
+        "Did Reuters confirm it?",  # the subject cannot be the object's referent
+        "What was her role before that?",
+        "How big is its stake in the company?",  # possessive with no owner in the question
+        "Which countries sent representatives there?",
+        "What happened after that?",
+        "How many Navy and Marines can those vessels carry?",  # "and" inside a name opens no clause
+        "What happened since then?",
+        "And in Mexico?",  # continuations
+        "What about the defense lawyer?",
+        "And the other outlets?",
+        "Who else was there?",
+        "Did Dawn report it too?",
+        "Why?",  # too short to stand alone
+        "How many died?",
+    ],
+)
+def test_questions_that_lean_on_earlier_turns(question: str) -> None:
+    assert needs_context(question, SEED_OUTLETS), follow_up_reasons(question, SEED_OUTLETS)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is Ryan Berg?",
+        "What did Hegseth say he wanted the conference to be?",  # "he" refers inside the question
+        "What did the Pentagon announce about Ecuador, and what could such operations include?",
+        "Which company, reported by TechCrunch, changed its pricing?",  # "its" owned by "Which company"
+        "Did Reuters change its story?",
+        "Is it true that Mexico extradited top cartel officials?",  # expletive "it"
+        "Are there any casualty figures for the strikes in the Caribbean?",  # existential "there"
+        "What did Microsoft announce this week?",  # "this week" is the article's time
+        "How does Google's market share compare to that of Microsoft?",  # "that of" points ahead
+        "What did Marco Rubio say about blowing up the boat instead of interdicting it?",
+        "How much is the US reward for arresting Nicolás Maduro?",
+        "Where was the Americas Counter Cartel Conference held?",
+    ],
+)
+def test_self_contained_questions_are_left_alone(question: str) -> None:
+    assert not needs_context(question, SEED_OUTLETS), follow_up_reasons(question, SEED_OUTLETS)
+    history = [turn("What did Dawn report about Stephen Miller?", "Dawn: Miller spoke. [1]")]
+    assert resolve(question, history, SEED_OUTLETS) == question
+
+
+def test_an_outlet_name_is_not_a_topic() -> None:
+    assert "names nothing" in follow_up_reasons("What did TC Sentinel say?", SEED_OUTLETS)
+    assert not needs_context("What did TC Sentinel say about Rebecca Bill Chavez?", SEED_OUTLETS)
+
+
+def test_anaphora_reports_the_words_that_point_back() -> None:
+    assert anaphora("What did he tell them there?") == ["he", "them", "there"]
+    assert anaphora("Is there a list of the countries?") == []
+
+
+def _questions(path: str, key: str = "question") -> list[str]:
+    file = EVAL_DIR / path
+    if not file.exists():
+        pytest.skip(f"{file} is not available")
+    return [json.loads(line)[key] for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_self_contained_benchmark_questions_are_rarely_taken_for_follow_ups() -> None:
+    """MultiHop-RAG's questions all stand alone; long and full of internal "its"/"their", they are the hard case.
+
+    Measured: 11 of 681 flagged (1.6%); before the binding rules 527 were. 3% leaves room, not slack for a
+    regression back to dozens.
+    """
+    questions = _questions("multihop_rag/queries_dev.jsonl")
+    flagged = [q for q in questions if needs_context(q)]
+    assert len(flagged) <= 0.03 * len(questions), flagged[:10]
+
+
+def test_seed_dev_questions_stand_alone() -> None:
+    rows = [json.loads(line) for line in (EVAL_DIR / "seeds_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    singles = [r["question"] for r in rows if "question" in r]
+    assert singles and [q for q in singles if needs_context(q, SEED_OUTLETS)] == []
+
+
+# -- what a follow-up is searched with ---------------------------------------------------------------------
+
+
+def test_no_history_or_self_contained_means_no_rewrite() -> None:
+    assert resolve_query("What did he say?") == Resolution("What did he say?", "What did he say?")
+    history = [turn("Who is Ryan Berg?")]
+    r = resolve_query("How much is the US reward for arresting Nicolás Maduro?", history)
+    assert not r.follow_up and r.text == r.question and r.note() == ""
+
+
+def test_pronoun_carries_the_previous_questions_name() -> None:
+    r = resolve_query("What did he say the goal of the gathering was?", [turn("Who is Ryan Berg?")])
+    assert r.follow_up and "Ryan Berg" in r.carried
+    assert r.text.startswith("What did he say the goal of the gathering was?")
+    assert "Ryan Berg" in r.note()
+
+
+def test_who_question_hands_its_answers_name_to_the_next_he() -> None:
+    answer = (
+        "Dawn: “There is not a criminal justice solution to the cartel problem,” Miller, the White House "
+        "homeland security adviser, told Latin American defense leaders. [1]\n"
+        "Al Jazeera: Miller further maintained there is no “criminal justice solution” to drug cartels. [2]"
+    )
+    history = [turn("Who said there is no criminal justice solution to the cartel problem?", answer)]
+    r = resolve_query("What did he say about European history?", history, SEED_OUTLETS)
+    assert r.carried[0] == "Miller"
+
+
+def test_where_question_hands_its_answers_place_to_the_next_there() -> None:
+    answer = (
+        "TC Sentinel: Hegseth said at the first Americas Counter Cartel Conference, hosted by U.S. Southern "
+        "Command in Miami. [1] Hegseth said America is prepared. [2]"
+    )
+    history = [turn("Where was the Americas Counter Cartel Conference held?", answer)]
+    r = resolve_query("Which countries sent representatives there?", history, SEED_OUTLETS)
+    assert r.carried[0] == "Miami"
+    assert "Americas Counter Cartel Conference" in r.carried
+
+
+def test_answer_names_prefer_the_sentence_that_answers_the_question() -> None:
+    answer = (
+        "Fortune: “One year ago, it looked like the defendant was on the top of the world,” began Thane Rehn, "
+        "a prosecutor for the government, in his opening statement. [1] When Yedidia took the stand, Danielle "
+        "Sassoon said that the friend of Bankman-Fried had immunity. [2] Danielle Sassoon questioned him. [3]"
+    )
+    question = "Which prosecutor gave the government's opening statement in the Sam Bankman-Fried trial?"
+    names = answer_names(answer, ["Fortune"], skip=["Sam Bankman-Fried"], question=question)
+    assert names[0] == "Thane Rehn"
+    assert "Fortune" not in names and not any("Bankman" in n for n in names)
+
+
+def test_sentence_initial_words_are_not_names_in_answers() -> None:
+    names = answer_names("Al Jazeera: Organised crime, he concluded, can only be defeated. [1]", ["Al Jazeera"])
+    assert names == []
+
+
+def test_continuation_with_a_new_name_replaces_the_old_one_and_its_title() -> None:
+    q1 = "How did the prime minister of Trinidad and Tobago react to the strike on the Venezuelan boat?"
+    known = {"strike": 2.0, "boat": 3.0, "prime": 4.0, "minister": 4.0}  # "react": never in the corpus
+    r = resolve_query("And Colombia's president?", [turn(q1)], specificity=lambda w: known.get(w.lower(), 0.0))
+    carried = " ".join(r.carried).lower()
+    assert "trinidad" not in carried and "prime" not in carried and "minister" not in carried
+    assert "strike" in carried and "boat" in carried
+
+
+def test_elliptical_possessive_keeps_the_frame() -> None:
+    r = resolve_query("And Sam Bankman-Fried's?", [turn("When is Changpeng Zhao's sentencing set for?")])
+    assert "sentencing" in r.carried and not any("Zhao" in c for c in r.carried)
+
+
+def test_a_chain_of_follow_ups_keeps_its_topic_and_drops_the_replaced_person() -> None:
+    history = [
+        turn(
+            "Which prosecutor gave the government's opening statement in the Sam Bankman-Fried trial?",
+            "Fortune: “One year ago,” began Thane Rehn, a prosecutor for the government, in his opening statement. [1]",
+        ),
+        turn("What did he say the defendant stole?", "Fortune: “He stole billions of dollars,” Rehn said. [1]"),
+    ]
+    r = resolve_query("What about the defense lawyer?", history, ["Fortune"])
+    assert "Sam Bankman-Fried" in r.carried
+    assert not any("Rehn" in c for c in r.carried)
+
+
+def test_other_outlets_searches_the_topic_outside_the_outlets_already_cited() -> None:
+    history = [turn("What did Dawn report Stephen Miller said about defeating cartels?", "…", ("Dawn", "Al Jazeera"))]
+    r = resolve_query("And the other outlets?", history, SEED_OUTLETS)
+    assert r.exclude_outlets == ("Dawn", "Al Jazeera")
+    assert r.text == " ".join(r.carried) and "Stephen Miller" in r.carried
+    assert "Dawn" not in r.text
+
+
+def test_cited_outlets_fall_back_to_the_answers_outlet_lines() -> None:
+    answer = "Dawn: quote one [1]\nTC Sentinel: quote two [2]"
+    history = [Turn("What did Stephen Miller say about cartels?", answer, "What did Stephen Miller say about cartels?")]
+    r = resolve_query("What do other outlets say?", history, SEED_OUTLETS)
+    assert set(r.exclude_outlets) == {"Dawn", "TC Sentinel"}
+
+
+def test_a_named_outlet_with_no_topic_of_its_own_narrows_the_previous_topic() -> None:
+    history = [turn("How many strikes on alleged drug boats has the US military carried out?")]
+    r = resolve_query("What did TC Sentinel say?", history, SEED_OUTLETS)
+    assert r.only_outlets == ("TC Sentinel",)
+    assert "strikes" in r.text and "Sentinel" not in r.text
+
+
+def test_specificity_drops_words_the_corpus_never_uses_and_keeps_the_rarest() -> None:
+    history = [turn("How did the officials react to the strike on the boat?")]
+    scale = {"strike": 2.0, "boat": 3.0, "officials": 1.0}
+    r = resolve_query("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
+    assert r.carried == ("officials", "strike", "boat")  # "react" is never in the corpus: it cannot help
+    conversation_budget = conversation.MAX_WORDS
+    try:
+        conversation.MAX_WORDS = 2
+        r = resolve_query("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
+        assert r.carried == ("strike", "boat")  # the two rarest, in the order they were asked
+    finally:
+        conversation.MAX_WORDS = conversation_budget
+
+
+def test_a_question_that_says_much_carries_fewer_words() -> None:
+    history = [turn("How much did Coinbase shares rise in November 2023 after the crypto rally?")]
+    r = resolve_query("What did its CEO say about the Binance settlement?", history)
+    words = [c for c in r.carried if c[:1].islower()]
+    assert "Coinbase" in r.carried and len(words) <= conversation.MAX_WORDS_WHEN_SPECIFIC
+
+
+def test_turn_from_answer_records_the_cited_outlets_once_in_order() -> None:
+    def cite(n: int, outlet: str) -> Citation:
+        return Citation(n, outlet, "t", "2025-01-01", "u", "a", "q", 0, 1)
+
+    answer = Answer("Q?", "text", [cite(1, "Dawn"), cite(2, "Truthout"), cite(3, "Dawn")], False, "Q? x")
+    assert Turn.from_answer(answer) == Turn("Q?", "text", "Q? x", ("Dawn", "Truthout"))
+
+
+# -- the dialogue scoring around the resolver (a stand-in pipeline: only the bookkeeping is under test) ---------
+
+
+@dataclass
+class _ScriptedPipeline:
+    """Answers from a table keyed by (question, asked with history?) and records each call's history."""
+
+    answers: dict[tuple[str, bool], tuple[str, str]]  # → (answer text, cited outlet)
+    calls: list[tuple[str, int]] = field(default_factory=list)
+
+    def ask(self, question: str, history=()) -> Answer:
+        self.calls.append((question, len(history)))
+        text, outlet = self.answers[(question, bool(history))]
+        citation = Citation(1, outlet, "t", "2025-01-01", "u", "a", text, 0, len(text))
+        return Answer(question, text, [citation], False, question + (" ctx" if history else ""))
+
+
+def test_dialogue_scoring_counts_follow_ups_topic_changes_and_standalone_rewrites() -> None:
+    pipeline = _ScriptedPipeline(
+        {
+            ("Q1", False): ("alpha", "Dawn"),
+            ("Q2 he?", True): ("beta", "Dawn"),
+            ("Q2 standalone", False): ("gamma", "Dawn"),
+            ("Q3 new topic", True): ("delta", "Dawn"),
+            ("Q3 new topic", False): ("other", "Dawn"),
+        }
+    )
+    row = {
+        "id": "d",
+        "turns": [
+            {"question": "Q1", "expect_facts": ["alpha"], "expect_outlets": ["Dawn"]},
+            {"question": "Q2 he?", "standalone": "Q2 standalone", "expect_facts": ["beta"], "expect_outlets": ["Dawn"]},
+            {"question": "Q3 new topic", "topic_change": True, "expect_facts": ["delta"], "expect_outlets": ["Dawn"]},
+        ],
+    }
+    summary = evaluate_seed_format(pipeline, [row]).summary()  # type: ignore[arg-type]
+    assert summary["follow_ups"] == 1 and summary["follow_up_passed"] == 1
+    assert summary["standalone_passed"] == 0  # the rewrite's answer lacks "beta"
+    assert summary["topic_changes"] == 1 and summary["topic_change_passed"] == 1
+    assert summary["topic_change_alone_passed"] == 0 and summary["topic_change_same_as_alone"] == 0
+    assert summary["topic_changes_rewritten"] == 1  # the stand-in rewrote it (" ctx"): counted, not hidden
+    assert ("Q3 new topic", 2) in pipeline.calls and ("Q3 new topic", 0) in pipeline.calls
+
+    pipeline.calls.clear()
+    evaluate_seed_format(pipeline, [row], standalone=False)  # type: ignore[arg-type]
+    assert ("Q2 standalone", 0) not in pipeline.calls
