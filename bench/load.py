@@ -7,13 +7,14 @@ answer equals the sequential answer to the same question. Results go in docs/rel
     .venv/bin/python bench/load.py --index-dir /work/cache/mh-index \\
         --questions ../shared/eval/multihop_rag/queries_dev.jsonl --limit 48
 
-Memory is read from /proc: VmHWM (peak resident set) of this process for the threads, and each child's
-`ru_maxrss` from `os.wait4` for the processes. Linux only.
+Memory is read from /proc: VmRSS/VmHWM (resident now / peak) of this process for the threads, and each
+child's VmHWM, polled while it runs, for the processes. Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings  # noqa: E402
-from rag.indexer import update_index  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 
 
@@ -91,13 +91,15 @@ def threads_run(pipe: Pipeline, questions: list[str], users: int, rounds: int) -
 
 
 def processes_run(index_dir: Path, questions: list[str], users: int) -> dict[str, Any]:
-    """`users` `rag ask --json` processes at once, each answering every question from stdin (JSON Lines)."""
+    """`users` `rag ask --json` processes at once, each answering every question from stdin (JSON Lines).
+
+    Peak memory is each child's own VmHWM, read from /proc while it runs (`ru_maxrss` from wait4 would also
+    count the pages it shared with this large parent before exec).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | {"RAG_INDEX_DIR": str(index_dir)}
     stdin = "".join(json.dumps({"id": i, "question": q}) + "\n" for i, q in enumerate(questions))
-    t0 = time.perf_counter()
-    procs = []
-    for _ in range(users):
-        p = subprocess.Popen(
+    procs = [
+        subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "ask", "--json"],
             env=env,
             cwd=ROOT,
@@ -106,23 +108,33 @@ def processes_run(index_dir: Path, questions: list[str], users: int) -> dict[str
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        p.stdin.write(stdin)
-        p.stdin.close()
-        procs.append((p, time.perf_counter()))
-    outs, walls, peaks = [], [], []
-    for p, started in procs:
-        out = p.stdout.read()
-        _, status, usage = os.wait4(p.pid, 0)  # per-child peak RSS, which Popen.wait would not give
-        p.returncode = os.waitstatus_to_exitcode(status)
-        walls.append(time.perf_counter() - started)
-        peaks.append(usage.ru_maxrss)  # kB on Linux
-        outs.append([json.loads(line) for line in out.splitlines() if line.strip()])
+        for _ in range(users)
+    ]
+    t0 = time.perf_counter()
+    outs: list[str] = [""] * users
+    walls: list[float] = [0.0] * users
+    peaks: list[int] = [0] * users
+
+    def talk(i: int) -> None:
+        outs[i] = procs[i].communicate(stdin)[0]
+        walls[i] = time.perf_counter() - t0
+
+    talkers = [threading.Thread(target=talk, args=(i,)) for i in range(users)]
+    for t in talkers:
+        t.start()
+    while any(t.is_alive() for t in talkers):
+        for i, p in enumerate(procs):
+            with contextlib.suppress(OSError, KeyError):  # exited (or a zombie without memory) since the last look
+                peaks[i] = max(peaks[i], proc_status_kb("VmHWM", p.pid))
+        time.sleep(0.1)
+    for t in talkers:
+        t.join()
     return {
         "wall": time.perf_counter() - t0,
         "walls": walls,
         "peaks_kb": peaks,
-        "returncodes": [p.returncode for p, _ in procs],
-        "outs": outs,
+        "returncodes": [p.returncode for p in procs],
+        "outs": [[json.loads(line) for line in out.splitlines() if line.strip()] for out in outs],
     }
 
 
@@ -141,7 +153,19 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="rag-load-"))
         shutil.copytree(ROOT / "seeds", tmp / "corpus")
         args.index_dir = tmp / "index"
-        update_index(Settings(index_dir=args.index_dir, corpus_dir=tmp / "corpus"))
+        # Built in a child process, so that this one starts small and its memory figures mean something.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+        cmd = [
+            sys.executable,
+            "-m",
+            "rag.cli",
+            "index",
+            "--corpus",
+            str(tmp / "corpus"),
+            "--index-dir",
+            str(args.index_dir),
+        ]
+        subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return run(args)
     finally:

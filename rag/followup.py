@@ -84,8 +84,16 @@ _POSSESSIVE = re.compile(r"['’]s?$")
 _MARKER = re.compile(r"\s*\[\d+\]")  # citation markers in an answer
 
 
+# Abbreviations whose full stop does not end a sentence ("U.S. Attorney General…", "Mr. Smith").
+_ABBREVIATION = re.compile(
+    r"^(?:[A-Za-z]\.)+$|^(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Gen|Sen|Rep|Gov|Lt|Col|Capt|Prof|Inc|Co|Corp|Ltd|vs|v)\.$"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
+    """A word of a question or answer, with what name-finding needs to know about its place."""
+
     text: str  # possessive stripped
     low: str
     start: int
@@ -96,15 +104,16 @@ class Token:
 
 
 def word_tokens(text: str) -> list[Token]:
+    """The words of `text`; a word is sentence-initial after . ? ! : ; or a line break (quotes aside)."""
     out: list[Token] = []
-    end = 0
+    end, previous = 0, ""
     for m in _TOKEN.finditer(text):
-        spaced, end = not text[end : m.start()].strip(), m.end()
+        gap = text[end : m.start()]
+        stop = previous.endswith(".") and not _ABBREVIATION.match(previous)
+        initial = not previous or stop or any(c in gap for c in ".?!:;\n")
+        spaced, end, previous = not gap.strip(), m.end(), m.group(0)
         raw = m.group(0).rstrip(".")
         word = _POSSESSIVE.sub("", raw) or raw
-        # Sentence-initial: nothing before it but quotes/brackets since the start or the last . ? ! : ; or line.
-        before = text[max(0, m.start() - 8) : m.start()].rstrip(" \t\"“”‘'(")
-        initial = m.start() < 8 and not before or before.endswith((".", "?", "!", ":", ";", "\n"))
         out.append(Token(word, word.lower(), m.start(), initial, word[:1].isupper(), word != raw, spaced))
     return out
 

@@ -302,19 +302,74 @@ def analyse(question: str, matcher: OutletMatcher, reference: date | None = None
             continue
         seen.add(key)
         result.subqueries.append(SubQuery(text, m.outlets, since, until))
+    if result.dates and not any(sq.since or sq.until for sq in result.subqueries):
+        # Dates named apart from any outlet ("published after October 2023"): search that period too.
+        if result.since or result.until:
+            result.subqueries.append(SubQuery(question, (), result.since, result.until))
+    if len(parts := question_parts(question, mentions)) > 1:
+        result.subqueries.extend(SubQuery(text, outlets, kind="part") for text, outlets in parts)
     covered = [(m.start, m.end) for m in mentions]
     for s, e, name in source_names(question):
         inside = any(s < ce and cs < e for cs, ce in covered)
         if not inside and not matcher.known(name) and name not in result.unknown_sources:
             result.unknown_sources.append(name)
     for f in result.subqueries:
+        if f.kind != "source":
+            continue
         when = _describe_range(f.since, f.until)
-        result.notes.append(f"searched {' / '.join(f.outlets)} separately" + (f" ({when})" if when else ""))
-    if result.dates and not any(f.since or f.until for f in result.subqueries):
-        when = _describe_range(result.since, result.until)
-        if when:
-            result.notes.append(f"preferred articles {when}")
+        where = " / ".join(f.outlets) if f.outlets else "articles"
+        result.notes.append(f"also searched {where}" + (f" {when}" if when else "") + " on their own")
+    n_parts = sum(f.kind == "part" for f in result.subqueries)
+    if n_parts:
+        result.notes.append(f"searched each of the question's {n_parts} parts on its own")
     return result
+
+
+# Where a question's parts meet: a comma (optionally followed by a conjunction), a semicolon, or a
+# conjunction that starts a new predicate ("and is also", "while the").
+_PART_BREAK = re.compile(
+    r",\s+(?:and\s+|while\s+|but\s+|whereas\s+)?|\s+(?:and|while|whereas|but)\s+"
+    r"(?=(?:is|was|has|had|also|the|a|an|its|their|his|her)\b)|;"
+)
+# Words that only attribute a part to a source ("as reported by", "according to"): a part made of little
+# else is attached to the part before it.
+_ATTRIBUTION = frozenset(
+    "as reported by according to noted in per the article report reports reported piece story "
+    "coverage covered further discussed mentioned highlighted featured both and".split()
+)
+#: A part needs at least this many content words of its own to be searched alone.
+_MIN_PART_WORDS = 3
+
+
+def question_parts(question: str, mentions: Sequence[OutletMention]) -> list[tuple[str, tuple[str, ...]]]:
+    """The question's clauses, each with the outlets it names; attribution-only clauses join the previous."""
+    spans: list[tuple[int, int]] = []
+    last = 0
+    for m in _PART_BREAK.finditer(question):
+        spans.append((last, m.start()))
+        last = m.end()
+    spans.append((last, len(question)))
+    parts: list[tuple[int, int, set[str]]] = []
+    for s, e in spans:
+        if not question[s:e].strip():
+            continue
+        inside = [m for m in mentions if s <= m.start < e]
+        outlets = {o for m in inside for o in m.outlets}
+        rest = question[s:e]
+        for m in inside:
+            rest = rest.replace(m.text, " ")
+        words = [w for w in re.findall(r"[\w'’-]+", rest.lower()) if w not in _ATTRIBUTION and len(w) > 2]
+        if len(words) < _MIN_PART_WORDS and parts:
+            ps, _, po = parts[-1]
+            parts[-1] = (ps, e, po | outlets)
+        else:
+            parts.append((s, e, outlets))
+    out = []
+    for s, e, outlets in parts:
+        text = question[s:e].strip(" ,;?")
+        if len(re.findall(r"[\w'’-]{3,}", text)) >= _MIN_PART_WORDS:
+            out.append((text, tuple(sorted(outlets))))
+    return out
 
 
 def _describe_range(since: str | None, until: str | None) -> str:

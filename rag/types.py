@@ -82,14 +82,22 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class SubQuery:
-    """A part of the question aimed at a source it names ("the TechCrunch article on October 6"): searched
-    within those outlets (and dates) on its own, then merged with the main search so each named source is
-    represented among the passages. Inferred from the question, so it narrows nothing the user asked for."""
+    """A search inferred from the question (see `rag.query`), merged with the main search. Two kinds:
+
+    - "source": a source the question names ("the TechCrunch article on October 6"): the whole question is
+      searched within that outlet (and date), so each named source is represented among the passages;
+      `text` is the clause around the name, which the passages of that source should match.
+    - "part": one clause of a many-part question ("…, became a prominent voice as reported by Fortune, and
+      …"): the clause is searched on its own (within the outlets it names), so every part finds evidence.
+
+    Inferred, so it narrows nothing the user asked for: results outside it still come from the main search.
+    """
 
     text: str
     outlets: tuple[str, ...] = ()
     since: str | None = None  # inclusive ISO date
     until: str | None = None  # inclusive ISO date
+    kind: str = "source"
 
 
 @dataclass(slots=True)
