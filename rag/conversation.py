@@ -75,7 +75,7 @@ class Resolution:
     follow_up: bool = False
     reasons: tuple[str, ...] = ()  # why it was taken as a follow-up ("pronoun 'he'", "opens with 'and'")
     carried: tuple[str, ...] = ()  # names and words taken from earlier turns
-    exclude_outlets: tuple[str, ...] = ()  # "the other outlets": the outlets the previous answer cited
+    exclude_outlets: tuple[str, ...] = ()  # "the other outlets": those the previous turn named, else cited
     only_outlets: tuple[str, ...] = ()  # "What did Dawn say?": the outlets a question about sources names
 
     def note(self) -> str:
@@ -224,7 +224,11 @@ def resolve_query(
     carried = names + words
 
     previous = history[-1]
-    exclude = tuple(cited_outlets(previous, outlets)) if wants_other_outlets(question) else ()
+    # "And the other outlets?": other than the outlets the previous question named ("What did Dawn report…?"),
+    # else than those its answer cited.
+    exclude = ()
+    if wants_other_outlets(question):
+        exclude = named_outlets(previous.question, outlets) or tuple(cited_outlets(previous, outlets))
     only = named_outlets(question, outlets)
     # A question only about the sources ("And the other outlets?", "What did Dawn say?") searches the
     # previous topic within those sources: its own words name no topic and would only dilute the search.

@@ -30,7 +30,8 @@ def rewrite_with_llm(question: str, history: Sequence[Turn], model: Any) -> str 
     The chain is the one `create_history_aware_retriever` builds (prompt with a `chat_history` placeholder |
     model | string parser), without the retriever: the pipeline searches the result itself. Without history
     the question is returned as is (as that function does). Returns None when the output is not a usable
-    question (empty, or far longer than a question: an answer or a ramble); raises whatever the model raises.
+    question (empty, no question mark, citation markers, or far longer than a question: an answer or a
+    ramble); raises whatever the model raises.
     """
     from langchain_core.messages import AIMessage, HumanMessage
     from langchain_core.output_parsers import StrOutputParser
@@ -50,7 +51,9 @@ def rewrite_with_llm(question: str, history: Sequence[Turn], model: Any) -> str 
     lines = [ln.strip() for ln in str(out).strip().splitlines() if ln.strip()]
     text = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.I) if lines else ""
     text = text.strip().strip('"“”').strip()
-    # A rewrite is a question of similar length: 3× the question plus a sentence of context at most.
-    if not text or len(text) > 3 * len(question) + 200:
+    # A rewrite is a question of similar length (3× the question plus a sentence of context at most). Small
+    # models often answer instead, or copy the last answer: a text that is not a question, or that carries
+    # citation markers, is not used.
+    if not text.endswith("?") or re.search(r"\[\d+\]", text) or len(text) > 3 * len(question) + 200:
         return None
     return text

@@ -302,10 +302,9 @@ def analyse(question: str, matcher: OutletMatcher, reference: date | None = None
             continue
         seen.add(key)
         result.subqueries.append(SubQuery(text, m.outlets, since, until))
-    if result.dates and not any(sq.since or sq.until for sq in result.subqueries):
-        # Dates named apart from any outlet ("published after October 2023"): search that period too.
-        if result.since or result.until:
-            result.subqueries.append(SubQuery(question, (), result.since, result.until))
+    # Dates named apart from any outlet ("published after October 2023"): search that period too.
+    if (result.since or result.until) and not any(sq.since or sq.until for sq in result.subqueries):
+        result.subqueries.append(SubQuery(question, (), result.since, result.until))
     if len(parts := question_parts(question, mentions)) > 1:
         result.subqueries.extend(SubQuery(text, outlets, kind="part") for text, outlets in parts)
     covered = [(m.start, m.end) for m in mentions]

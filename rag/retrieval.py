@@ -21,13 +21,12 @@ from collections.abc import Sequence
 from datetime import date
 
 import bm25s
-import faiss
 import numpy as np
 import Stemmer
 
+from rag import vector_index
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag import vector_index
 from rag.query import Analysis, OutletMatcher, analyse
 from rag.sentences import sentence_spans
 from rag.store import IndexData
@@ -313,7 +312,9 @@ class Retriever:
         for sq, m in zip(subs, masks, strict=True):
             inside = np.ones(len(pos), dtype=bool) if m is None else m[pos]
             terms = set(tokenize([sq.text])[0])
-            lex = np.array([self.sentence_match(terms, int(p)) if ok else 0.0 for p, ok in zip(pos, inside)])
+            lex = np.array(
+                [self.sentence_match(terms, int(p)) if ok else 0.0 for p, ok in zip(pos, inside, strict=True)]
+            )
             if sq.kind == "source":
                 # A named source's passages should match the words around its name, in meaning or wording.
                 sem = np.where(inside, np.clip(self.vectors[pos] @ vec_of[sq.text], 0.0, None), 0.0)

@@ -277,7 +277,8 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
     if fidx.d != manifest["dimension"] or fidx.ntotal != len(chunks) or not ids_match:
         raise IndexCorrupt(
             f"index in '{index_dir}' is inconsistent ({fidx.ntotal} vectors of dimension {fidx.d}, "
-            f"{len(chunks)} chunks, manifest dimension {manifest['dimension']}); {_REBUILD}"
+            f"{len(chunks)} chunks, manifest dimension {manifest['dimension']}"
+            f"{'' if ids_match else ', vector ids that are not the chunk ids'}); {_REBUILD}"
         )
     return IndexData(index_dir, manifest, fidx, articles, hashes, chunks)
 

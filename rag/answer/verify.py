@@ -140,6 +140,11 @@ def _norm_number(tok: str) -> str:
     return tok.replace(",", "").rstrip(".")
 
 
+def _bare(word: str) -> str:
+    """A lower-cased word without a possessive or edge punctuation: "trump's" → "trump"."""
+    return re.sub(r"['’]s$", "", word).strip("'’-")
+
+
 def _undot(text: str) -> str:
     """ "U.S." → "US", "U.N." → "UN": acronyms written either way match."""
     return _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
@@ -161,14 +166,14 @@ def names_and_numbers(sentence: str) -> tuple[list[str], list[str]]:
         if low in _NUMBER_WORDS:
             numbers.append(_NUMBER_WORDS[low])
         elif w[0].isupper() and low not in STOPWORDS and not (i == 0 and low in _STARTERS):
-            names.append(low.strip("'’-"))
+            names.append(_bare(low))
     return names, numbers
 
 
 def _vocabulary(text: str) -> tuple[set[str], set[str]]:
     """Word prefixes (and initials of multi-word names) and numbers of a passage, for matching."""
     text = _undot(text)
-    words = {w.group(0).lower()[:_PREFIX] for w in _WORD.finditer(text)} | _initials(text)
+    words = {_bare(w.group(0).lower())[:_PREFIX] for w in _WORD.finditer(text)} | _initials(text)
     numbers = {_norm_number(m.group(0)) for m in _NUMBER.finditer(text)}
     numbers |= {d for w, d in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text, re.I)}
     return words, numbers

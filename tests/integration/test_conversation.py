@@ -122,14 +122,21 @@ def test_cli_json_lines_carry_each_conversation_by_its_id(
     assert out["a1"]["search_query"] == "Who is Ryan Berg?"
 
 
-def test_other_outlets_follow_up_cites_a_different_outlet(seed_pipeline: Pipeline) -> None:
+def test_other_outlets_follow_up_cites_other_outlets(seed_pipeline: Pipeline) -> None:
     from rag.types import Turn
 
     first = seed_pipeline.ask("What did Dawn report Stephen Miller said about defeating cartels?")
-    cited = {c.outlet for c in first.citations}
-    assert "Dawn" in cited
+    assert "Dawn" in {c.outlet for c in first.citations}
     second = seed_pipeline.ask("And the other outlets?", history=[Turn.from_answer(first)])
     assert not second.refused and second.citations
-    assert not cited & {c.outlet for c in second.citations}
+    assert "Dawn" not in {c.outlet for c in second.citations}
     assert second.question == "And the other outlets?"
-    assert second.filters["outlets"] and not cited & set(second.filters["outlets"])
+    assert second.filters["outlets"] and "Dawn" not in second.filters["outlets"]
+    assert "Stephen Miller" in second.search_query
+
+    # Asked after a question that names no outlet, "the other outlets" are those the answer did not cite.
+    third = seed_pipeline.ask("What did Hegseth say the boat strikes were meant to establish?")
+    cited = {c.outlet for c in third.citations}
+    fourth = seed_pipeline.ask("What do other outlets say?", history=[Turn.from_answer(third)])
+    assert cited and fourth.filters["outlets"] and not cited & set(fourth.filters["outlets"])
+    assert not cited & {c.outlet for c in fourth.citations}

@@ -197,12 +197,18 @@ def test_a_chain_of_follow_ups_keeps_its_topic_and_drops_the_replaced_person() -
     assert not any("Rehn" in c for c in r.carried)
 
 
-def test_other_outlets_searches_the_topic_outside_the_outlets_already_cited() -> None:
+def test_other_outlets_searches_the_topic_outside_the_outlet_the_user_asked_about() -> None:
     history = [turn("What did Dawn report Stephen Miller said about defeating cartels?", "…", ("Dawn", "Al Jazeera"))]
     r = resolve_query("And the other outlets?", history, SEED_OUTLETS)
-    assert r.exclude_outlets == ("Dawn", "Al Jazeera")
+    assert r.exclude_outlets == ("Dawn",)  # named in the question: "the others" are the ones besides Dawn
     assert r.text == " ".join(r.carried) and "Stephen Miller" in r.carried
     assert "Dawn" not in r.text
+
+
+def test_other_outlets_after_a_question_naming_none_excludes_those_cited() -> None:
+    history = [turn("What did Stephen Miller say about defeating cartels?", "…", ("Dawn", "Al Jazeera"))]
+    r = resolve_query("And the other outlets?", history, SEED_OUTLETS)
+    assert r.exclude_outlets == ("Dawn", "Al Jazeera")
 
 
 def test_cited_outlets_fall_back_to_the_answers_outlet_lines() -> None:

@@ -138,3 +138,17 @@ def test_no_answer_phrase_is_recognised_loosely() -> None:
     assert llm._is_no_answer(llm.NO_ANSWER)
     assert llm._is_no_answer("the passages do not answer the question [1]")
     assert not llm._is_no_answer("The passages answer the question about the budget.")
+
+
+def test_history_aware_rewrite_uses_the_model_and_rejects_non_questions() -> None:
+    from rag.conversation_llm import rewrite_with_llm
+    from rag.types import Turn
+
+    history = [Turn("Who is Ryan Berg?", "Ryan Berg directs the Americas Programme [1].")]
+    good = GenericFakeChatModel(messages=iter(["Standalone question: What did Ryan Berg say the goal was?"]))
+    assert rewrite_with_llm("What did he say the goal was?", history, good) == "What did Ryan Berg say the goal was?"
+    for bad in ("The goal was to gather like-minded governments [1].", "He said nothing.", ""):
+        model = GenericFakeChatModel(messages=iter([bad]))
+        assert rewrite_with_llm("What did he say the goal was?", history, model) is None
+    unused = GenericFakeChatModel(messages=iter([]))  # no history: the question as is, the model not called
+    assert rewrite_with_llm("Who is Ryan Berg?", [], unused) == "Who is Ryan Berg?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rag.query import OutletMatcher, analyse, find_dates, outlet_aliases, source_names
+from rag.query import OutletMatcher, analyse, find_dates, outlet_aliases, question_parts, source_names
 
 OUTLETS = [
     "The Verge",
@@ -81,11 +81,12 @@ def test_each_named_source_becomes_a_subquery_with_its_own_date():
     )
     a = analyse(q, m, REF)
     assert a.outlets == ["The Verge", "TechCrunch"]
-    assert [(s.outlets, s.since, s.until) for s in a.subqueries] == [
+    sources = [s for s in a.subqueries if s.kind == "source"]
+    assert [(s.outlets, s.since, s.until) for s in sources] == [
         (("The Verge",), "2023-11-07", "2023-11-07"),
         (("TechCrunch",), "2023-12-15", "2023-12-15"),
     ]
-    assert "Google" in a.subqueries[0].text and "suit" in a.subqueries[1].text
+    assert "Google" in sources[0].text and "suit" in sources[1].text
     assert (a.since, a.until) == ("2023-11-07", "2023-12-15")
     assert any("The Verge" in n and "2023-11-07" in n for n in a.notes)
 
@@ -96,3 +97,37 @@ def test_sources_the_corpus_does_not_have():
     assert [n for _, _, n in source_names(q)] == ["Bloomberg", "TechCrunch", "The Wall Street Journal"]
     assert analyse(q, m, REF).unknown_sources == ["Bloomberg", "The Wall Street Journal"]
     assert analyse("an article in October from The Verge", m, REF).unknown_sources == []
+
+
+def test_a_many_part_question_is_split_with_the_outlets_each_part_names():
+    m = OutletMatcher(OUTLETS)
+    q = (
+        "Who is the person who left OpenAI according to 'The Age', became a prominent voice in Silicon Valley "
+        "as reported by 'Fortune', and was accused of misleading the board as discussed by TechCrunch?"
+    )
+    parts = question_parts(q, m.find(q))
+    assert [p[1] for p in parts] == [("The Age",), ("Fortune",), ("TechCrunch",)]
+    assert parts[1][0].startswith("became a prominent voice")
+    kinds = [s.kind for s in analyse(q, m, REF).subqueries]
+    assert kinds.count("source") == 3 and kinds.count("part") == 3
+
+
+def test_an_attribution_only_part_joins_the_part_before_it():
+    m = OutletMatcher(OUTLETS)
+    q = "Which company spent billions on search deals, as reported by TechCrunch, and was accused of harming news sites?"
+    assert question_parts(q, m.find(q)) == [
+        ("Which company spent billions on search deals, as reported by TechCrunch", ("TechCrunch",)),
+        ("was accused of harming news sites", ()),
+    ]
+
+
+def test_a_date_without_an_outlet_is_searched_as_a_period():
+    m = OutletMatcher(OUTLETS)
+    a = analyse("Which league signed a broadcast deal in articles published after October 2023?", m, REF)
+    assert [(s.outlets, s.since, s.until) for s in a.subqueries if s.kind == "source"] == [((), "2023-11-01", None)]
+    assert any("2023-11-01" in n for n in a.notes)
+
+
+def test_a_plain_question_gets_no_subqueries():
+    a = analyse("What did the minister say about the budget?", OutletMatcher(OUTLETS), REF)
+    assert a.subqueries == [] and a.notes == [] and a.unknown_sources == []
