@@ -4,8 +4,8 @@ Prints latency (median, 95th percentile), throughput, peak resident memory, and 
 answer equals the sequential answer to the same question. Results go in docs/reliability.md.
 
     .venv/bin/python bench/load.py                                  # seed index, built in a temp folder
-    .venv/bin/python bench/load.py --index-dir /work/cache/mh-index \\
-        --questions ../shared/eval/multihop_rag/queries_dev.jsonl --limit 48
+    .venv/bin/python bench/load.py --index-dir /work/cache/mh-index --no-processes --soak 8 \\
+        --questions ../shared/eval/multihop_rag/queries_dev.jsonl --limit 12
 
 Memory is read from /proc: VmRSS/VmHWM (resident now / peak) of this process for the threads, and each
 child's VmHWM, polled while it runs, for the processes. Linux only.
@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="times each thread asks every question")
     parser.add_argument("--no-processes", action="store_true", help="skip the CLI-process part")
+    parser.add_argument("--soak", type=int, default=0, help="then N more rounds of the threads, RSS after each")
     args = parser.parse_args()
 
     tmp = None
@@ -219,6 +220,13 @@ def run(args: argparse.Namespace) -> int:
         f"after a second round {rss_conc2 / 1024:.0f} MB, peak (VmHWM) {proc_status_kb('VmHWM') / 1024:.0f} MB"
     )
     status = 0 if not differing and not conc["errors"] and not conc2["errors"] else 1
+    if args.soak:
+        sizes = []
+        for _ in range(args.soak):
+            soak = threads_run(pipe, questions, args.users, 1)
+            sizes.append(proc_status_kb("VmRSS") // 1024)
+            status |= int(bool(soak["errors"]) or any(soak["answers"][q] != {expected[q]} for q in questions))
+        print(f"resident memory after each of {args.soak} more rounds (MB): {', '.join(map(str, sizes))}")
 
     if not args.no_processes:
         procs = processes_run(args.index_dir, questions, args.users)

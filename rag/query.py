@@ -102,7 +102,8 @@ class OutletMatcher:
 
 # A capitalised name of up to six words, allowing glue words inside ("The Times of India").
 _NAME = r"(?:[Tt]he\s+)?[A-Z][\w&.'’-]*(?:\s+(?:(?:of|and|&|for)\s+)?[A-Z][\w&.'’-]*){0,5}"
-_WORK = r"(?:article|piece|story|report|op-ed|column|coverage|editorial|investigation|podcast|newsletter|feature)"
+# Nouns for a piece of journalism ("investigation", "feature" and the like also name other things).
+_WORK = r"(?:article|piece|story|report|op-ed|column|coverage|editorial)"
 # "a Bloomberg article", "the ESPN report", "an article from The Economist", "reported by Forbes".
 _SLOT_BEFORE = re.compile(rf"\b(?:a|an|the)\s+[\"'‘“]?(?P<name>{_NAME})[\"'’”]?(?:'s|’s)?\s+{_WORK}s?\b")
 _SLOT_AFTER = re.compile(

@@ -174,10 +174,9 @@ class Retriever:
 
     # -- dense and lexical candidates ----------------------------------------------------------------
 
-    def _dense_top(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
-        """Positions of the `n` chunks nearest to `qvec` within `mask`, best first."""
-        if self._exact:
-            sims = self.vectors @ qvec
+    def _dense_top(self, qvec: np.ndarray, n: int, mask: np.ndarray | None, sims: np.ndarray | None) -> np.ndarray:
+        """Positions of the `n` chunks nearest to `qvec` within `mask`, best first (`sims`: all cosines)."""
+        if sims is not None:
             if mask is not None:
                 sims = np.where(mask, sims, -np.inf)
             n = min(n, len(sims))
@@ -188,12 +187,10 @@ class Retriever:
         ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n, allowed=allowed)
         return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
 
-    def _lexical_top(self, text: str, n: int, mask: np.ndarray | None) -> np.ndarray:
-        """Positions of the `n` best BM25 chunks for `text` within `mask` (score > 0), best first."""
-        tokens = tokenize([text])[0]
-        if not tokens:
+    def _lexical_top(self, scores: np.ndarray | None, n: int, mask: np.ndarray | None) -> np.ndarray:
+        """Positions of the `n` best chunks by BM25 `scores` within `mask` (score > 0), best first."""
+        if scores is None:
             return np.zeros(0, dtype=np.int64)
-        scores = self.bm25.get_scores(tokens)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         n = min(n, len(scores))
@@ -201,11 +198,18 @@ class Retriever:
         top = top[np.argsort(-scores[top], kind="stable")]
         return top[scores[top] > 0]
 
-    def _ranked(self, qvec: np.ndarray, text: str, mask: np.ndarray | None) -> dict[int, float]:
-        """Reciprocal-rank fusion of the dense and BM25 candidates within `mask`."""
+    def _ranked(self, qvec: np.ndarray, text: str, mask: np.ndarray | None, memo: dict) -> dict[int, float]:
+        """Reciprocal-rank fusion of the dense and BM25 candidates within `mask`. `memo` keeps each text's
+        cosines and BM25 scores for the whole search: sub-searches of one question share them."""
         s = self.settings
-        lists = [self._dense_top(qvec, s.candidates, mask), self._lexical_top(text, s.candidates, mask)]
-        return _rrf(lists, [s.dense_weight, s.bm25_weight], s.rrf_k)
+        if ("lex", text) not in memo:
+            tokens = tokenize([text])[0]
+            memo["lex", text] = self.bm25.get_scores(tokens) if tokens else None
+            # Exact dense scoring (one matrix product) for a flat index; HNSW is searched per mask.
+            memo["sims", text] = self.vectors @ qvec if self._exact else None
+        dense = self._dense_top(qvec, s.candidates, mask, memo["sims", text])
+        lexical = self._lexical_top(memo["lex", text], s.candidates, mask)
+        return _rrf([dense, lexical], [s.dense_weight, s.bm25_weight], s.rrf_k)
 
     def _sentence_terms(self, pos: int) -> list[set[str]]:
         """BM25 terms of each sentence of a chunk (cached: the same chunks come back for related queries)."""
@@ -250,7 +254,8 @@ class Retriever:
         vec_of = dict(zip(texts, vecs, strict=True))
         qvec = vec_of[query.text]
 
-        fused = self._ranked(qvec, query.text, mask)
+        memo: dict = {}
+        fused = self._ranked(qvec, query.text, mask, memo)
         masks: list[np.ndarray | None] = []
         for sq in subs:
             sub_mask = self._sub_mask(sq, mask)
@@ -258,9 +263,9 @@ class Retriever:
             if sub_mask is not None and not sub_mask.any():
                 continue
             if sq.kind == "source":  # the whole question, within the source
-                weight, ranked = s.subquery_weight, self._ranked(qvec, query.text, sub_mask)
+                weight, ranked = s.subquery_weight, self._ranked(qvec, query.text, sub_mask, memo)
             else:  # one part of the question, within the outlets it names
-                weight, ranked = s.part_weight, self._ranked(vec_of[sq.text], sq.text, sub_mask)
+                weight, ranked = s.part_weight, self._ranked(vec_of[sq.text], sq.text, sub_mask, memo)
             for pos, score in ranked.items():
                 fused[pos] = fused.get(pos, 0.0) + weight * score
         ranked_all = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -71,6 +71,9 @@ def _write_bad_corpus(corpus: Path) -> dict[str, str]:
     first = sorted(SEEDS.glob("*.md"))[0]
     shutil.copyfile(first, corpus / "copy_of_first_seed.md")
     (corpus / "no_outlet.txt").write_text(NO_OUTLET, encoding="utf-8")
+    (corpus / "broken.json").write_text('{"title": "half a record", "body": "The cou', encoding="utf-8")
+    (corpus / "menu.html").write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8")
+    (corpus / "only_front_matter.md").write_text("---\noutlet: Example\ntitle: Nothing here\n---\n", encoding="utf-8")
     lines = [
         _jsonl_line(1),
         '{"url": "https://example.org/news/x", "title": "cut off',
@@ -89,6 +92,9 @@ def _write_bad_corpus(corpus: Path) -> dict[str, str]:
         "copy_of_first_seed.md": "same article as",
         "records.jsonl#2": "invalid JSON",
         "records.jsonl#4": "invalid JSON",
+        "broken.json": "invalid JSON",
+        "menu.html": "no article text",
+        "only_front_matter.md": "no article text",
     }
 
 

@@ -114,7 +114,10 @@ def test_a_many_part_question_is_split_with_the_outlets_each_part_names():
 
 def test_an_attribution_only_part_joins_the_part_before_it():
     m = OutletMatcher(OUTLETS)
-    q = "Which company spent billions on search deals, as reported by TechCrunch, and was accused of harming news sites?"
+    q = (
+        "Which company spent billions on search deals, as reported by TechCrunch, "
+        "and was accused of harming news sites?"
+    )
     assert question_parts(q, m.find(q)) == [
         ("Which company spent billions on search deals, as reported by TechCrunch", ("TechCrunch",)),
         ("was accused of harming news sites", ()),
