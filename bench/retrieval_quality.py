@@ -57,6 +57,7 @@ VARIANTS: dict[str, dict] = {
     "no re-rank, cap 2 chunks per article": {"rerank_pool": 0, "max_chunks_per_article": 2},
     "no re-rank, cap 3 chunks per article": {"rerank_pool": 0, "max_chunks_per_article": 3},
     "outlet name in BM25 text": {"bm25_outlet": True},
+    "outlet name in BM25 text, dense 1 : BM25 1": {"bm25_outlet": True, "dense_weight": 1.0},
     "dense 1 : BM25 1": {"dense_weight": 1.0},
     "dense 0.25 : BM25 1": {"dense_weight": 0.25},
     "RRF k 30": {"rrf_k": 30},

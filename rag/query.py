@@ -335,8 +335,11 @@ _PART_BREAK = re.compile(
 # else is attached to the part before it.
 _ATTRIBUTION = frozenset(
     "as reported by according to noted in per the article report reports reported piece story "
-    "coverage covered further discussed mentioned highlighted featured both and".split()
+    "coverage covered further discussed mentioned highlighted featured both and did does was were is are has "
+    "have had what which who whom how whether there between after before that this from with for about on "
+    "published".split()
 )
+_DATE_WORD = re.compile(rf"^(?:{_MONTH}|\d+(?:st|nd|rd|th)?)$", re.I)
 #: A part needs at least this many content words of its own to be searched alone.
 _MIN_PART_WORDS = 3
 
@@ -349,7 +352,7 @@ def question_parts(question: str, mentions: Sequence[OutletMention]) -> list[tup
         spans.append((last, m.start()))
         last = m.end()
     spans.append((last, len(question)))
-    parts: list[tuple[int, int, set[str]]] = []
+    parts: list[tuple[int, int, set[str], int]] = []  # start, end, outlets named, content words
     for s, e in spans:
         if not question[s:e].strip():
             continue
@@ -358,18 +361,18 @@ def question_parts(question: str, mentions: Sequence[OutletMention]) -> list[tup
         rest = question[s:e]
         for m in inside:
             rest = rest.replace(m.text, " ")
-        words = [w for w in re.findall(r"[\w'’-]+", rest.lower()) if w not in _ATTRIBUTION and len(w) > 2]
+        words = [
+            w
+            for w in re.findall(r"[\w'’-]+", rest.lower())
+            if w not in _ATTRIBUTION and len(w) > 2 and not _DATE_WORD.match(w)
+        ]
         if len(words) < _MIN_PART_WORDS and parts:
-            ps, _, po = parts[-1]
-            parts[-1] = (ps, e, po | outlets)
+            ps, _, po, pn = parts[-1]
+            parts[-1] = (ps, e, po | outlets, pn + len(words))
         else:
-            parts.append((s, e, outlets))
-    out = []
-    for s, e, outlets in parts:
-        text = question[s:e].strip(" ,;?")
-        if len(re.findall(r"[\w'’-]{3,}", text)) >= _MIN_PART_WORDS:
-            out.append((text, tuple(sorted(outlets))))
-    return out
+            parts.append((s, e, outlets, len(words)))
+    # A part with too few words of its own (only who said it and when) is not searched alone.
+    return [(question[s:e].strip(" ,;?"), tuple(sorted(outlets))) for s, e, outlets, n in parts if n >= _MIN_PART_WORDS]
 
 
 def _describe_range(since: str | None, until: str | None) -> str:
