@@ -17,7 +17,7 @@ from rag.config import Settings, get_settings
 from rag.pipeline import Pipeline
 from rag.status import index_status
 from rag.store import IndexProblem, load_index, read_manifest
-from rag.ui import chat, render, uploads
+from rag.ui import answering, chat, render, uploads
 from rag.ui.chat import Message
 from rag.ui.sources import differing_figures, group_by_outlet
 
@@ -111,17 +111,21 @@ def render_sources(pipe: Pipeline, msg: Message) -> None:
 
 
 def render_answer(pipe: Pipeline, msg: Message) -> None:
-    """Everything shown for one answer (the single place to extend, e.g. for streamed LLM text)."""
+    """Everything shown for one answer: why a configured language model was not used, the answer, what was
+    searched (and which model wrote it), the copy box and the citation cards."""
     answer = msg.answer
     if answer.refused:
         filtered = bool(answer.filters.get("outlets") or answer.filters.get("since") or answer.filters.get("until"))
         st.html(render.refusal_html(answer, filtered))
         st.html(render.search_html(answer))
         return
+    alerts, notes = answering.split_warnings(answer, pipe.answerer)
+    for alert in alerts:  # the language model failed: say why above the quoted-passage answer shown instead
+        st.warning(render.md_escape(alert), icon=":material/warning:")
     st.html(render.answer_html(answer))
     st.html(render.search_html(answer))
-    for warning in answer.warnings:
-        st.html(render.note_html(warning))
+    for note in notes:
+        st.html(render.note_html(note))
     with st.popover("Copy answer", icon=":material/content_copy:"):
         st.caption("Use the copy icon at the top right of the box.")
         st.code(render.answer_as_text(answer), language=None, wrap_lines=True)
@@ -143,15 +147,19 @@ def answer_question(pipe: Pipeline, question: str, filters: dict[str, Any]) -> N
     messages.append(user)
     render_message(pipe, user)
     with st.chat_message("assistant"):
+        draft = st.empty()  # a language model's words as they come, replaced by the checked answer
         try:
-            with st.spinner("Searching the articles…"):
-                answer = pipe.ask(question, history, **filters)
+            stream = pipe.ask_stream(question, history, **filters)
+            waiting = st.spinner(answering.waiting_text(pipe.answerer))
+            answer = answering.collect(stream, lambda text: draft.html(render.draft_html(text)), waiting)
         except IndexProblem as exc:
             st.error(render.md_escape(str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - a chat must report a failure, not show a stack trace
             st.error(render.md_escape(f"Something went wrong while answering ({type(exc).__name__}: {exc})."))
             return
+        finally:
+            draft.empty()
         msg = Message("assistant", answer.text, answer, id=next_id())
         messages.append(msg)
         render_answer(pipe, msg)
@@ -177,6 +185,7 @@ def sidebar_filters(facts: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def sidebar_status(facts: dict[str, Any] | None, settings: Settings) -> None:
+    st.html(render.note_html(answering.answerer_label(settings.llm)))
     st.subheader("Index")
     if facts is None:
         st.caption(f"No usable index in {render.md_escape(str(settings.index_dir))}.")
@@ -273,10 +282,7 @@ def main() -> None:
         sidebar_add_articles(pipe, settings)
 
     st.title("Ask the news")
-    st.caption(
-        "Answers are passages quoted word for word from the articles, each with its outlet, date and link. "
-        "When the articles do not answer, it says so."
-    )
+    st.caption(render.md_escape(answering.intro(settings.llm)))
     if problem:
         st.error(
             render.md_escape(f"The index cannot be used: {problem}.")

@@ -23,6 +23,7 @@ from datetime import date
 import bm25s
 import numpy as np
 import Stemmer
+from threadpoolctl import threadpool_limits
 
 from rag import vector_index
 from rag.config import Settings
@@ -35,6 +36,11 @@ from rag.types import Hit, SearchQuery, SubQuery
 _STEMMER = Stemmer.Stemmer("english")
 _SENTENCE_CACHE = 50_000  # chunks whose sentence terms are kept (a few KB each)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+# One BLAS thread. A query's matrix products here are small (8,000 x 384 on MultiHop-RAG: well under 1 ms on
+# one core), but a multi-threaded OpenBLAS keeps its idle threads spinning after each product, and they take
+# the cores from torch's next query encoding: on the 2-core machine the median warm retrieval went from 93 ms
+# to 56 ms with BLAS limited to one thread (bench/query_latency.py, docs/benchmarks.md).
+threadpool_limits(limits=1, user_api="blas")
 
 #: bm25s's 33 English stop words plus question words, auxiliaries and pronouns: words that carry no topic,
 #: so that "What did X say about Y?" is matched on X and Y only.

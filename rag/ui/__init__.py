@@ -6,6 +6,8 @@
 - `uploads`: saving uploaded or pasted articles into the corpus folder under safe names, then indexing them
   incrementally and reporting what was added, updated or skipped, and why.
 - `chat`: conversation history as `Turn`s, date filters, example questions for the empty screen.
+- `answering`: a language model's answer streamed as a draft, then the final verified `Answer`; the answerer's
+  name, and the fallback reason shown as a warning when a configured model could not be used.
 
 `app.py` only lays out widgets and calls these; nothing here imports Streamlit.
 """

@@ -27,6 +27,8 @@ STYLE = """<style>
 .rag-answer .rag-line-outlet { font-weight: 600; }
 .rag-cite { font-size: .75em; font-weight: 600; color: #1a5fb4; vertical-align: super; margin-left: 1px; }
 .rag-search { font-size: .78rem; color: #6b6f76; margin-top: .25rem; }
+.rag-draft { opacity: .8; }
+.rag-draft .rag-line:last-of-type::after { content: " ▍"; }
 .rag-refusal { border-left: 4px solid #c64600; background: rgba(198, 70, 0, .07); padding: .6rem .8rem;
   border-radius: .3rem; }
 .rag-refusal-title { font-weight: 600; color: #a33a00; margin-bottom: .2rem; }
@@ -126,6 +128,14 @@ def answer_html(answer: Answer) -> str:
     return f'<div class="rag-answer">{"".join(lines)}</div>'
 
 
+def draft_html(text: str) -> str:
+    """A language model's answer while it is being written: plain escaped lines, its `[n]` markers not yet
+    checked (not styled as citations), and a note that the checked answer and its sources follow."""
+    lines = "".join(f'<p class="rag-line">{_text(line)}</p>' for line in text.split("\n") if line.strip())
+    note = "Writing… each sentence is checked against the passages when the answer is complete."
+    return f'<div class="rag-answer rag-draft">{lines}</div><div class="rag-search">{note}</div>'
+
+
 def search_html(answer: Answer) -> str:
     """Small print under an answer: the search actually run and the filters applied."""
     parts = [f"Searched for: “{_text(answer.search_query or answer.question)}”"]
@@ -137,7 +147,7 @@ def search_html(answer: Answer) -> str:
     for note in f.get("notes") or []:
         parts.append(_text(str(note)))
     if answer.answerer and answer.answerer != "extractive":
-        parts.append(f"written by {_text(answer.answerer)}")
+        parts.append(f"written by {_text(answer.answerer)}, each sentence checked against the passage it cites")
     return f'<div class="rag-search">{" · ".join(parts)}</div>'
 
 

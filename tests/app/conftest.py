@@ -23,6 +23,11 @@ def app_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Settings], Ap
     def make(settings: Settings) -> AppTest:
         monkeypatch.setenv("RAG_INDEX_DIR", str(settings.index_dir))
         monkeypatch.setenv("RAG_CORPUS_DIR", str(settings.corpus_dir))
+        monkeypatch.setenv("RAG_LLM", settings.llm)  # the answerer (tests/app/test_app_llm.py)
+        if settings.llm_base_url:
+            monkeypatch.setenv("RAG_LLM_BASE_URL", settings.llm_base_url)
+        else:
+            monkeypatch.delenv("RAG_LLM_BASE_URL", raising=False)
         get_settings.cache_clear()
         return AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)
 
