@@ -56,8 +56,8 @@ VARIANTS: dict[str, dict] = {
     "re-rank pool 60": {"rerank_pool": 60},
     "no re-rank, cap 2 chunks per article": {"rerank_pool": 0, "max_chunks_per_article": 2},
     "no re-rank, cap 3 chunks per article": {"rerank_pool": 0, "max_chunks_per_article": 3},
-    "outlet name in BM25 text": {"bm25_outlet": True},
-    "outlet name in BM25 text, dense 1 : BM25 1": {"bm25_outlet": True, "dense_weight": 1.0},
+    "no outlet name in BM25 text": {"bm25_outlet": False},
+    "dense 1 : BM25 1, no outlet name in BM25 text": {"bm25_outlet": False, "dense_weight": 1.0},
     "dense 1 : BM25 1": {"dense_weight": 1.0},
     "dense 0.25 : BM25 1": {"dense_weight": 0.25},
     "RRF k 30": {"rrf_k": 30},
@@ -65,6 +65,8 @@ VARIANTS: dict[str, dict] = {
     "RRF k 5": {"rrf_k": 5},
     "candidates 30": {"candidates": 30},
     "candidates 120": {"candidates": 120},
+    "sentence weight 0.5": {"sentence_weight": 0.5},
+    "sentence weight 2": {"sentence_weight": 2.0},
 }
 
 _REBUILD_KEYS = {"bm25_outlet"}  # settings read when the retriever is built
