@@ -76,7 +76,7 @@ def run_langchain(rows: list[dict[str, Any]], queries: list[dict[str, Any]]) -> 
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    embeddings = _as_langchain_embeddings(get_embedder().model)
+    embeddings = _as_langchain_embeddings(get_embedder(backend="torch").model)  # the tutorial runs torch
     t0 = time.perf_counter()
     docs = [Document(page_content=r["body"], metadata={"source": r["url"], "title": r["title"]}) for r in rows]
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)

@@ -35,6 +35,7 @@ from rag.types import Hit, SearchQuery, SubQuery
 
 _STEMMER = Stemmer.Stemmer("english")
 _SENTENCE_CACHE = 50_000  # chunks whose sentence terms are kept (a few KB each)
+_MASK_CACHE = 256  # filter masks kept (one byte per chunk each: 200 KB at 200,000 chunks)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 # One BLAS thread. A query's matrix products here are small (8,000 x 384 on MultiHop-RAG: well under 1 ms on
 # one core), but a multi-threaded OpenBLAS keeps its idle threads spinning after each product, and they take
@@ -124,6 +125,7 @@ class Retriever:
         # Exact dense scoring (one matrix product) for a flat index; an HNSW index is searched approximately.
         self._exact = vector_index.kind_of(index.faiss_index) == vector_index.FLAT
         self._sentences: dict[int, list[set[str]]] = {}
+        self._masks: dict[tuple, np.ndarray] = {}  # filter → mask; questions name the same outlets again
 
         prefix = [f"{r.outlet}\n" if settings.bm25_outlet else "" for r in refs]
         docs = [f"{p}{r.title}\n{c.text}" for p, r, c in zip(prefix, refs, chunks, strict=True)]
@@ -160,6 +162,18 @@ class Retriever:
         """Boolean mask over `self.ids` for outlet/date filters, or None when nothing is filtered."""
         if not (outlets or since or until):
             return None
+        key = (tuple(sorted({o.casefold() for o in outlets})), since, until)
+        cached = self._masks.get(key)
+        if cached is not None:
+            return cached
+        mask = self._build_mask(outlets, since, until)
+        mask.flags.writeable = False  # shared by later searches: combine with `&`, never `&=`
+        if len(self._masks) >= _MASK_CACHE:
+            self._masks.pop(next(iter(self._masks)))
+        self._masks[key] = mask
+        return mask
+
+    def _build_mask(self, outlets: Sequence[str], since: str | None, until: str | None) -> np.ndarray:
         mask = np.ones(len(self.ids), dtype=bool)
         if outlets:
             wanted = {o.casefold() for o in outlets}
@@ -182,27 +196,32 @@ class Retriever:
 
     def _dense_top(self, qvec: np.ndarray, n: int, mask: np.ndarray | None, sims: np.ndarray | None) -> np.ndarray:
         """Positions of the `n` chunks nearest to `qvec` within `mask`, best first (`sims`: all cosines)."""
-        if sims is not None:
-            if mask is not None:
-                sims = np.where(mask, sims, -np.inf)
-            n = min(n, len(sims))
-            top = np.argpartition(-sims, n - 1)[:n]
-            top = top[np.argsort(-sims[top], kind="stable")]
-            return top[np.isfinite(sims[top])]
-        allowed = self.ids[mask] if mask is not None else None
-        ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n, allowed=allowed)
-        return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
+        if sims is None and mask is not None:
+            allowed = np.flatnonzero(mask)
+            if len(allowed) < vector_index.EXACT_BELOW:
+                # A narrow filter (one outlet, a date range) is scored exactly from the retriever's own
+                # vectors, as `vector_index.search` would, without mapping ids back and forth.
+                return _best(allowed, self.vectors[allowed] @ qvec, n, keep=np.isfinite)
+            ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n, allowed=self.ids[allowed])
+            return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
+        if sims is None:
+            ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n)
+            return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
+        if mask is None:
+            return _best(np.arange(len(sims)), sims, n, keep=np.isfinite)
+        allowed = np.flatnonzero(mask)
+        return _best(allowed, sims[allowed], n, keep=np.isfinite)
 
     def _lexical_top(self, scores: np.ndarray | None, n: int, mask: np.ndarray | None) -> np.ndarray:
         """Positions of the `n` best chunks by BM25 `scores` within `mask` (score > 0), best first."""
         if scores is None:
             return np.zeros(0, dtype=np.int64)
+        # Only chunks holding a query term score above 0: rank those alone (a few thousand of 200,000).
+        hit = scores > 0
         if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top[scores[top] > 0]
+            hit &= mask
+        nonzero = np.flatnonzero(hit)
+        return _best(nonzero, scores[nonzero], n)
 
     def _ranked(self, qvec: np.ndarray, text: str, mask: np.ndarray | None, memo: dict) -> dict[int, float]:
         """Reciprocal-rank fusion of the dense and BM25 candidates within `mask`. `memo` keeps each text's
@@ -294,11 +313,11 @@ class Retriever:
         dated = self.settings.subquery_dates and (sq.since or sq.until)
         sub = self.mask_for(sq.outlets, sq.since, sq.until) if dated else self.mask_for(sq.outlets)
         if sub is not None and mask is not None:
-            sub &= mask
+            sub = sub & mask
         if dated and sq.outlets and sub is not None and not sub.any():
             sub = self.mask_for(sq.outlets)
             if sub is not None and mask is not None:
-                sub &= mask
+                sub = sub & mask
         return sub
 
     def _rerank(
@@ -369,6 +388,19 @@ class Retriever:
             else:
                 spill.append((pos, score))
         return taken + spill[: k - len(taken)]
+
+
+def _best(positions: np.ndarray, scores: np.ndarray, n: int, keep=None) -> np.ndarray:
+    """The `n` of `positions` with the highest `scores`, best first (ties: lower position first)."""
+    if keep is not None:
+        ok = keep(scores)
+        positions, scores = positions[ok], scores[ok]
+    n = min(n, len(scores))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    top = top[np.lexsort((positions[top], -scores[top]))]
+    return positions[top].astype(np.int64, copy=False)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

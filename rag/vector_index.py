@@ -130,13 +130,17 @@ def apply_changes(
     return index
 
 
+#: A filtered search over fewer allowed chunks than this scores them exactly instead of walking the HNSW graph.
+EXACT_BELOW = 20_000
+
+
 def search(
     index: faiss.Index,
     queries: np.ndarray,
     n: int,
     allowed: np.ndarray | None = None,
     ef_search: int | None = None,
-    exact_below: int = 20_000,
+    exact_below: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `n` nearest chunk ids per query row and their inner products (ids -1 / score -inf pad short rows).
 
@@ -146,7 +150,7 @@ def search(
     overrides the index's own beam width for this call (it is raised to `n` if smaller).
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, index.d)
-    if allowed is not None and len(allowed) < exact_below:
+    if allowed is not None and len(allowed) < (EXACT_BELOW if exact_below is None else exact_below):
         return _exact_subset(index, queries, n, np.asarray(allowed, dtype=np.int64))
     params = None
     if kind_of(index) == HNSW:

@@ -16,6 +16,8 @@ from streamlit.testing.v1 import AppTest
 from rag.config import Settings
 from rag.ui import render, uploads
 
+from .helpers import ask, htmls
+
 EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
 pytestmark = pytest.mark.slow
@@ -54,14 +56,6 @@ Residents can read the zinc smelter ruling [here](javascript:alert(1)) or <a hre
 HOSTILE_QUESTION = "What did the council of Brackenford approve about the zinc smelter?"
 
 
-def ask(at: AppTest, question: str) -> AppTest:
-    at.chat_input[0].set_value(question).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def htmls(at: AppTest) -> list[str]:
-    return [h.value for h in at.html]
 
 
 def cards(at: AppTest) -> list[str]:

@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from streamlit.testing.v1 import AppTest
 
 from rag.answer import llm
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.ui import render
 
+from .helpers import ask, htmls
+
 pytestmark = pytest.mark.slow
 
 Q_MILLER = "According to Stephen Miller, what is the only way cartels can be defeated?"
 
 
-def ask(at: AppTest, question: str) -> AppTest:
-    at.chat_input[0].set_value(question).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def htmls(at: Any) -> list[str]:
-    return [h.value for h in at.html]
 
 
 def closed_port() -> int:
