@@ -64,6 +64,9 @@ PROVIDERS = {
 
 # Tags that delimit the data; the same words inside an article are defused so it cannot close its passage.
 _TAG = re.compile(r"<\s*/?\s*(passages?|question|instructions?|system)\b", re.I)
+# The same tags, whole, in the model's output: a small model echoes the prompt's markup ("</passage>",
+# '<passage id="4" outlet="…">'); it is removed before the text is checked and shown.
+_ECHOED_TAG = re.compile(r"<\s*/?\s*(?:passages?|question|instructions?|system)\b[^<>]*>", re.I)
 
 _models: dict[tuple[Any, ...], BaseChatModel] = {}
 _models_lock = threading.Lock()
@@ -254,7 +257,7 @@ def _is_no_answer(sentence: str) -> bool:
 
 def verify_text(raw: str, passages: Sequence[Passage], embedder: Embedder, settings: Settings) -> tuple[Verified, bool]:
     """Check the model's `raw` text against `passages`; also says whether the model declined to answer."""
-    statements = split_statements(raw, [p.n for p in passages])
+    statements = split_statements(_ECHOED_TAG.sub(" ", raw), [p.n for p in passages])
     declined = any(_is_no_answer(s.text) for s in statements)
     statements = [s for s in statements if not _is_no_answer(s.text)]
     check(statements, SupportScorer(embedder, passages), settings.llm_support_threshold)

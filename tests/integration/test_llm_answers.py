@@ -111,6 +111,19 @@ def test_marker_to_a_passage_not_given_is_removed(llm_pipeline) -> None:
     _check_citations(llm_pipeline, answer)
 
 
+def test_prompt_markup_echoed_by_the_model_is_not_shown(llm_pipeline) -> None:
+    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
+    n = _passage_with(passages, "military power")
+    text = (
+        f"Miller said cartels can only be defeated with military power [{n}]. </passage> "
+        f'<passage id="{n}" outlet="Dawn"> Organised crime can only be defeated with military power [{n}].'
+    )
+    answer, _, _ = _ask(llm_pipeline, Q_MILLER, scripted(text))
+    assert answer.answerer == "ollama:scripted"
+    assert "<" not in answer.text and "passage" not in answer.text
+    _check_citations(llm_pipeline, answer)
+
+
 def test_unsupported_sentence_is_dropped(llm_pipeline) -> None:
     _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
     n = _passage_with(passages, "military power")
