@@ -28,6 +28,7 @@ from rag.sentences import split_sentences
 Judge = Callable[[str, Sequence[Passage]], bool]
 
 _MARK = re.compile(r"\[(\d+)\]")
+_LEADING_MARKS = re.compile(r"\s*(?:\[\d+\]\s*)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +41,16 @@ class CitationScore:
 
 def score_answer(text: str, passages: Mapping[int, Passage], judge: Judge) -> CitationScore:
     """ALCE citation recall and precision of one answer `text`, whose `[n]` name `passages[n]`."""
-    # A sentence of nothing but markers ("… power. [1]") belongs to the sentence before it.
+    # Markers written after the period ("… power. [1] Next sentence") belong to the sentence before them: a
+    # sentence of nothing but markers is merged into it, and markers that open a sentence are moved to it.
     merged: list[str] = []
     for s in split_sentences(text):
+        lead = _LEADING_MARKS.match(s)
+        if lead and merged:
+            merged[-1] += " " + lead.group(0).strip()
+            s = s[lead.end() :]
         if not _MARK.sub("", s).strip(" .,;:"):
-            if merged:
+            if merged and s.strip():
                 merged[-1] += " " + s
         else:
             merged.append(s)

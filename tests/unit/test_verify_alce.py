@@ -50,6 +50,13 @@ def test_marker_after_the_full_stop_belongs_to_the_sentence() -> None:
     assert score_answer("The council approved the budget. [1]", P, judge).recall == 1.0
 
 
+def test_marker_after_the_full_stop_then_more_text_belongs_to_the_sentence_before() -> None:
+    # The extractive answer's layout: "<quote>. [1] <next quote>. [2]"; a splitter puts "[1]" at the start
+    # of the next sentence.
+    s = score_answer("The council approved the budget. [1] The mayor praised the council. [2]", P, judge)
+    assert (s.recall, s.precision, s.sentences, s.citations) == (1.0, 1.0, 2, 2)
+
+
 def test_mean_scores_and_lexical_judge() -> None:
     a = score_answer("The council approved the budget [1].", P, judge)
     b = score_answer("Rain fell [1].", P, judge)
