@@ -81,7 +81,8 @@ class OutletMatcher:
         # Longest alias first, so "FOX News - Health" wins over "FOX News".
         alts = sorted(self.by_alias, key=len, reverse=True)
         body = "|".join(r"\s+".join(re.escape(w) for w in a.split()) for a in alts)
-        self._pattern = re.compile(rf"(?<![\w&])(?:{body})(?![\w&]|\.\w)", re.I) if alts else None
+        # Not inside a word or domain, and not a name followed by a number: "Fortune 500", "Time 100" are lists.
+        self._pattern = re.compile(rf"(?<![\w&])(?:{body})(?![\w&]|\.\w|\s+\d)", re.I) if alts else None
 
     def find(self, text: str) -> list[OutletMention]:
         if self._pattern is None:

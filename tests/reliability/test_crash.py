@@ -159,7 +159,8 @@ def _check_answers(settings: Settings, index, sample: list[int]) -> None:
     text = index.chunks[cid].text
     middle = text[settings.chunk_overlap : settings.chunk_overlap + 300] if len(text) > 600 else text
     hits = pipe.retrieve(pipe.search_query(middle), k=3)
-    assert cid in [h.chunk.id for h in hits], f"chunk {cid} not found by its own text"
+    # The chunk itself, or another holding the same words (news sites repeat boilerplate across articles).
+    assert any(h.chunk.id == cid or middle in h.chunk.text for h in hits), f"chunk {cid} not found by its own text"
     assert vectors_align(index, get_embedder(settings.model), sample) > 0.98
     title = index.articles[index.chunks[cid].article_id].title
     answer = pipe.ask(f"What happened in: {title}?")

@@ -43,6 +43,8 @@ def test_longest_name_wins_and_shared_heads_name_every_outlet():
 def test_outlet_inside_a_word_or_domain_is_not_a_mention():
     m = OutletMatcher(OUTLETS)
     assert m.find("TechCrunchy news") == []
+    assert m.find("used by 92% of Fortune 500 companies") == []  # a list named after the outlet
+    assert [f.outlets for f in m.find("Fortune reported on 5 October")] == [("Fortune",)]
     assert m.find("see CBSSports.com/nfl") != []  # the full name is the domain itself
 
 
