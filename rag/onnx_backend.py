@@ -113,8 +113,29 @@ def _valid(folder: Path) -> bool:
 def ensure_export(model_dir: Path, cache_dir: Path) -> Path:
     """The folder holding the int8 export of `model_dir`, exporting it first if the cache has none.
 
-    Safe with several processes: one exports under a file lock while the others wait, then all read it.
+    Safe with several processes: one exports under a file lock while the others wait, then all read it. A
+    cache folder that cannot be written (a read-only home) falls back to one in the temporary folder.
     """
+    try:
+        return _ensure_export(model_dir, cache_dir)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"rag-cache-{getattr(os, 'getuid', lambda: 0)()}"
+        if cache_dir == fallback:
+            raise OnnxExportError(f"cannot write the model export to {cache_dir}: {exc}") from exc
+        logging.getLogger(__name__).warning(
+            "cannot write the model export to %s (%s); using %s instead (set RAG_CACHE_DIR to choose)",
+            cache_dir, exc, fallback,
+        )  # fmt: skip
+        try:
+            return _ensure_export(model_dir, fallback)
+        except OSError as exc2:
+            raise OnnxExportError(
+                f"cannot write the model export to {cache_dir} ({exc}) nor to {fallback} ({exc2}); "
+                "set RAG_CACHE_DIR to a writable folder"
+            ) from exc2
+
+
+def _ensure_export(model_dir: Path, cache_dir: Path) -> Path:
     import filelock
 
     key = cache_key(model_dir)

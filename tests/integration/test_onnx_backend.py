@@ -4,6 +4,7 @@ never mixed with torch vectors in one index. Real model, real export (once per s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -64,6 +65,21 @@ def test_export_is_cached_and_checked(onnx_embedder: OnnxEmbedder, onnx_cache: P
     with (damaged / onnx_backend.ONNX_FILE).open("r+b") as f:
         f.truncate(1000)
     assert not onnx_backend._valid(damaged)  # a truncated file is exported again, never loaded
+
+
+def test_unwritable_cache_falls_back_to_the_temporary_folder(onnx_cache: Path, tmp_path: Path, monkeypatch) -> None:
+    model_dir = Path(resolve_model_path(Settings().model))
+    folder = onnx_backend.ensure_export(model_dir, onnx_cache)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")  # the cache folder cannot be created under it
+    temp = tmp_path / "tmp"
+    monkeypatch.setattr(onnx_backend.tempfile, "gettempdir", lambda: str(temp))
+    fallback = temp / f"rag-cache-{os.getuid()}" / "onnx" / folder.name
+    shutil.copytree(folder, fallback)  # already exported there: the test checks the choice of folder only
+    assert onnx_backend.ensure_export(model_dir, blocked / "cache") == fallback
+    monkeypatch.setattr(onnx_backend.tempfile, "gettempdir", lambda: str(blocked))
+    with pytest.raises(onnx_backend.OnnxExportError, match="RAG_CACHE_DIR"):
+        onnx_backend.ensure_export(model_dir, blocked / "cache")
 
 
 def test_index_records_its_backend_and_refuses_to_mix(onnx_embedder: OnnxEmbedder, onnx_cache: Path, tmp_path):
