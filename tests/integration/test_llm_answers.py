@@ -81,6 +81,12 @@ def _passage_with(passages, needle: str) -> int:
     return next(p.n for p in passages if needle in p.hit.chunk.text)
 
 
+def _military_power_passage(pipeline: Pipeline) -> int:
+    """The number the model would see on the passage quoting Miller's "military power" line."""
+    _, _, passages = _ask(pipeline, Q_MILLER, scripted("x"))
+    return _passage_with(passages, "military power")
+
+
 def _check_citations(pipeline: Pipeline, answer: Answer) -> None:
     bodies = pipeline.index.articles
     for c in answer.citations:
@@ -90,8 +96,7 @@ def _check_citations(pipeline: Pipeline, answer: Answer) -> None:
 
 
 def test_good_answer_is_kept_with_verified_citation(llm_pipeline) -> None:
-    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
-    n = _passage_with(passages, "military power")
+    n = _military_power_passage(llm_pipeline)
     text = f"Stephen Miller said that organised crime can only be defeated with military power [{n}]."
     answer, _, _ = _ask(llm_pipeline, Q_MILLER, scripted(text))
     assert answer.answerer == "ollama:scripted" and not answer.refused and not answer.warnings
@@ -102,8 +107,7 @@ def test_good_answer_is_kept_with_verified_citation(llm_pipeline) -> None:
 
 
 def test_marker_to_a_passage_not_given_is_removed(llm_pipeline) -> None:
-    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
-    n = _passage_with(passages, "military power")
+    n = _military_power_passage(llm_pipeline)
     text = f"Miller said cartels can only be defeated with military power [{n}][9]."
     answer, _, _ = _ask(llm_pipeline, Q_MILLER, scripted(text))
     assert "[9]" not in answer.text and answer.answerer == "ollama:scripted"
@@ -112,8 +116,7 @@ def test_marker_to_a_passage_not_given_is_removed(llm_pipeline) -> None:
 
 
 def test_prompt_markup_echoed_by_the_model_is_not_shown(llm_pipeline) -> None:
-    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
-    n = _passage_with(passages, "military power")
+    n = _military_power_passage(llm_pipeline)
     text = (
         f"Miller said cartels can only be defeated with military power [{n}]. </passage> "
         f'<passage id="{n}" outlet="Dawn"> Organised crime can only be defeated with military power [{n}].'
@@ -125,8 +128,7 @@ def test_prompt_markup_echoed_by_the_model_is_not_shown(llm_pipeline) -> None:
 
 
 def test_unsupported_sentence_is_dropped(llm_pipeline) -> None:
-    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
-    n = _passage_with(passages, "military power")
+    n = _military_power_passage(llm_pipeline)
     text = (
         f"Miller said organised crime can only be defeated with military power [{n}]. "
         f"He added that the conference will move to Paris in 2031 to discuss climate finance [{n}]."
@@ -164,8 +166,7 @@ def test_server_down_gives_a_message_and_the_extractive_answer(llm_pipeline) -> 
 
 
 def test_stream_yields_chunks_then_one_verified_answer(llm_pipeline, monkeypatch) -> None:
-    _, _, passages = _ask(llm_pipeline, Q_MILLER, scripted("x"))
-    n = _passage_with(passages, "military power")
+    n = _military_power_passage(llm_pipeline)
     text = f"Miller said organised crime can only be defeated with military power [{n}]."
     monkeypatch.setattr(llm, "get_chat_model", lambda settings: scripted(text))
     items = list(llm_pipeline.ask_stream(Q_MILLER))
