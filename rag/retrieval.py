@@ -39,7 +39,7 @@ _MASK_CACHE = 256  # filter masks kept (one byte per chunk each: 200 KB at 200,0
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 # One BLAS thread. A query's matrix products here are small (8,000 x 384 on MultiHop-RAG: well under 1 ms on
 # one core), but a multi-threaded OpenBLAS keeps its idle threads spinning after each product, and they take
-# the cores from torch's next query encoding: on the 2-core machine the median warm retrieval went from 93 ms
+# the cores from the model's next query encoding: on the 2-core machine the median warm retrieval went from 93 ms
 # to 56 ms with BLAS limited to one thread (bench/query_latency.py, docs/benchmarks.md).
 threadpool_limits(limits=1, user_api="blas")
 
@@ -196,21 +196,19 @@ class Retriever:
 
     def _dense_top(self, qvec: np.ndarray, n: int, mask: np.ndarray | None, sims: np.ndarray | None) -> np.ndarray:
         """Positions of the `n` chunks nearest to `qvec` within `mask`, best first (`sims`: all cosines)."""
-        if sims is None and mask is not None:
-            allowed = np.flatnonzero(mask)
-            if len(allowed) < vector_index.EXACT_BELOW:
-                # A narrow filter (one outlet, a date range) is scored exactly from the retriever's own
-                # vectors, as `vector_index.search` would, without mapping ids back and forth.
-                return _best(allowed, self.vectors[allowed] @ qvec, n, keep=np.isfinite)
-            ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n, allowed=self.ids[allowed])
-            return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
-        if sims is None:
-            ids, _ = vector_index.search(self.index.faiss_index, qvec[None, :], n)
-            return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
-        if mask is None:
-            return _best(np.arange(len(sims)), sims, n, keep=np.isfinite)
-        allowed = np.flatnonzero(mask)
-        return _best(allowed, sims[allowed], n, keep=np.isfinite)
+        allowed = np.flatnonzero(mask) if mask is not None else None
+        if sims is not None:  # exact: every cosine is at hand
+            if allowed is None:
+                return _best(np.arange(len(sims)), sims, n)
+            return _best(allowed, sims[allowed], n)
+        if allowed is not None and len(allowed) < vector_index.EXACT_BELOW:
+            # A narrow filter (one outlet, a date range) is scored exactly from the retriever's own vectors, as
+            # `vector_index.search` would, without mapping ids back and forth.
+            return _best(allowed, self.vectors[allowed] @ qvec, n)
+        ids, _ = vector_index.search(
+            self.index.faiss_index, qvec[None, :], n, allowed=None if allowed is None else self.ids[allowed]
+        )
+        return np.asarray([self.pos[int(i)] for i in ids[0] if i >= 0], dtype=np.int64)
 
     def _lexical_top(self, scores: np.ndarray | None, n: int, mask: np.ndarray | None) -> np.ndarray:
         """Positions of the `n` best chunks by BM25 `scores` within `mask` (score > 0), best first."""
@@ -402,11 +400,8 @@ class Retriever:
         return taken + spill[: k - len(taken)]
 
 
-def _best(positions: np.ndarray, scores: np.ndarray, n: int, keep=None) -> np.ndarray:
+def _best(positions: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     """The `n` of `positions` with the highest `scores`, best first (ties: lower position first)."""
-    if keep is not None:
-        ok = keep(scores)
-        positions, scores = positions[ok], scores[ok]
     n = min(n, len(scores))
     if n == 0:
         return np.zeros(0, dtype=np.int64)
