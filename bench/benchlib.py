@@ -36,6 +36,18 @@ CACHED_MH_INDEX = Path("/work/cache/mh-index")
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/rag-bench"))
 
+#: Code for the instrumented child processes: `timed(name, fn)` wraps `fn` and adds its run time to `stages`.
+TIMED = """stages = {}
+def timed(name, fn):
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            stages[name] = stages.get(name, 0.0) + time.perf_counter() - t0
+    return wrapper
+"""
+
 
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()

@@ -27,6 +27,7 @@ from benchlib import (
     CACHED_MH_INDEX,
     MH_CORPUS,
     ROOT,
+    TIMED,
     WORK,
     fresh_dir,
     header,
@@ -47,16 +48,7 @@ import rag.indexer as ix
 from rag.config import Settings
 from rag.embedding import Embedder
 t_imported = time.time()
-stages = {}
-def timed(name, fn):
-    def wrapper(*a, **k):
-        t0 = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            stages[name] = stages.get(name, 0.0) + time.perf_counter() - t0
-    return wrapper
-ix.load_index = timed("load previous index", ix.load_index)
+""" + TIMED + r"""ix.load_index = timed("load previous index", ix.load_index)
 ix.read_corpus = timed("read + hash corpus", ix.read_corpus)
 ix.chunk_article = timed("chunk new articles", ix.chunk_article)
 ix.get_embedder = timed("load model", ix.get_embedder)

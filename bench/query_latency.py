@@ -25,6 +25,7 @@ from pathlib import Path
 from benchlib import (
     CACHED_MH_INDEX,
     MH_QUERIES,
+    TIMED,
     WORK,
     header,
     index_matches_code,
@@ -44,16 +45,7 @@ from pathlib import Path
 import rag.pipeline as pl
 from rag.config import Settings
 t_imported = time.time()
-stages = {}
-def timed(name, fn):
-    def wrapper(*a, **k):
-        t0 = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            stages[name] = stages.get(name, 0.0) + time.perf_counter() - t0
-    return wrapper
-pl.load_index = timed("load index (verify + read FAISS, SQLite)", pl.load_index)
+""" + TIMED + r"""pl.load_index = timed("load index (verify + read FAISS, SQLite)", pl.load_index)
 pl.get_embedder = timed("load model", pl.get_embedder)
 pl.Retriever = timed("build retriever (BM25, arrays)", pl.Retriever)
 pipeline = pl.Pipeline(Settings(index_dir=Path(sys.argv[1])))
