@@ -122,6 +122,16 @@ def _status_kb(field: str) -> float:
     return float("nan")
 
 
+def time_retrievals(pipeline: Any, questions: list[str], k: int = 10) -> list[float]:
+    """Seconds of each warm retrieval (question analysis + `retrieve` of the top `k`), one question at a time."""
+    seconds = []
+    for q in questions:
+        t0 = time.perf_counter()
+        pipeline.retrieve(pipeline.search_query(q), k=k)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
 def summary_ms(seconds: list[float]) -> dict[str, float]:
     """Median, 95th percentile and max of durations, in milliseconds."""
     ms = np.asarray(seconds) * 1000

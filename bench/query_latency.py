@@ -32,6 +32,7 @@ from benchlib import (
     read_jsonl,
     save,
     summary_ms,
+    time_retrievals,
     wait_quiet,
 )
 
@@ -72,11 +73,7 @@ def warm(index_dir: Path, questions: list[str]) -> dict:
     pipeline = Pipeline(Settings(index_dir=index_dir))
     for q in questions[:5]:
         pipeline.ask(q)
-    retrieve, answer = [], []
-    for q in questions:
-        t0 = time.perf_counter()
-        pipeline.retrieve(pipeline.search_query(q), k=10)
-        retrieve.append(time.perf_counter() - t0)
+    retrieve, answer = time_retrievals(pipeline, questions), []
     for q in questions:
         t0 = time.perf_counter()
         pipeline.ask(q)

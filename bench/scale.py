@@ -39,6 +39,7 @@ from benchlib import (
     rss_mb,
     save,
     summary_ms,
+    time_retrievals,
     wait_quiet,
 )
 
@@ -135,14 +136,11 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
 
     for q in questions[:5]:
         pipeline.retrieve(pipeline.search_query(q), k=10)
-    total, embed, exact, bm25 = [], [], [], []
-    qvecs = []
     # Whole retrievals first, in a loop of their own: the part timings below (a full exact scan of every
     # vector among them) would otherwise run between two retrievals and evict what they keep in CPU cache.
-    for q in questions:
-        t0 = time.perf_counter()
-        pipeline.retrieve(pipeline.search_query(q), k=10)
-        total.append(time.perf_counter() - t0)
+    total = time_retrievals(pipeline, questions)
+    embed, exact, bm25 = [], [], []
+    qvecs = []
     for q in questions:
         t0 = time.perf_counter()
         qv = embedder.encode_query(q)

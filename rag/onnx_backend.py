@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.store import sha256_file
+
 #: Bump when the export or quantisation recipe changes, so older cached files are not reused.
 RECIPE = 1
 ONNX_FILE = "model.int8.onnx"
@@ -96,18 +98,10 @@ def cache_key(model_dir: Path) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _valid(folder: Path) -> bool:
     meta = _read_json(folder / META_FILE) if (folder / META_FILE).is_file() else {}
     onnx = folder / ONNX_FILE
-    return bool(meta) and onnx.is_file() and meta.get("sha256") == _sha256(onnx)
+    return bool(meta) and onnx.is_file() and meta.get("sha256") == sha256_file(onnx)
 
 
 def ensure_export(model_dir: Path, cache_dir: Path) -> Path:
@@ -202,7 +196,7 @@ def _export(model_dir: Path, out: Path) -> None:
         )
     finally:
         quiet.setLevel(level)
-    meta = {**spec, "inputs": inputs, "model_dir": str(model_dir), "recipe": RECIPE, "sha256": _sha256(int8)}
+    meta = {**spec, "inputs": inputs, "model_dir": str(model_dir), "recipe": RECIPE, "sha256": sha256_file(int8)}
     reference = st.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
     meta["dimension"] = int(reference.shape[1])
     for path, floor in ((fp32, _FP32_MIN_COSINE), (int8, _INT8_MIN_COSINE)):
