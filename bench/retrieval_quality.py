@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -22,13 +23,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import multihop  # noqa: E402
+from rag import multihop, query  # noqa: E402
 from rag.config import get_settings  # noqa: E402
 from rag.evaluation import read_jsonl  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.retrieval import Retriever  # noqa: E402
 
 QUERIES = ROOT.parent / "shared" / "eval" / "multihop_rag" / "queries_dev.jsonl"
+
+#: The question-part boundary before parts were split at every "and": a conjunction broke a part only when a
+#: new predicate followed ("and is also", "while the").
+_PREDICATE_BREAK = re.compile(
+    r",\s+(?:and\s+|while\s+|but\s+|whereas\s+)?|\s+(?:and|while|whereas|but)\s+"
+    r"(?=(?:is|was|has|had|also|the|a|an|its|their|his|her)\b)|;"
+)
 
 #: name → Settings overrides, relative to the defaults in rag/config.py.
 VARIANTS: dict[str, dict] = {
@@ -67,6 +75,12 @@ VARIANTS: dict[str, dict] = {
     "candidates 120": {"candidates": 120},
     "sentence weight 0.5": {"sentence_weight": 0.5},
     "sentence weight 2": {"sentence_weight": 2.0},
+    "no part-sentence match": {"part_sentence_weight": 0.0},
+    "part-sentence weight 0.5": {"part_sentence_weight": 0.5},
+    "part-sentence weight 2": {"part_sentence_weight": 2.0},
+    # Keys starting with "_" are not settings: they swap a rule of rag/query.py for the run.
+    "parts split at \"and\" only before a new predicate (the earlier rule)": {"_part_break": _PREDICATE_BREAK},
+    "the earlier part rule, no part-sentence match": {"_part_break": _PREDICATE_BREAK, "part_sentence_weight": 0.0},
 }
 
 _REBUILD_KEYS = {"bm25_outlet"}  # settings read when the retriever is built
@@ -106,7 +120,17 @@ class CachedEmbedder:
 
 
 def run_variant(pipeline: Pipeline, base, overrides: dict, rows: list[dict]) -> dict:
-    settings = base.model_copy(update=overrides)
+    rules = {k: v for k, v in overrides.items() if k.startswith("_")}
+    settings = base.model_copy(update={k: v for k, v in overrides.items() if k not in rules})
+    default_break = query._PART_BREAK
+    query._PART_BREAK = rules.get("_part_break", default_break)
+    try:
+        return _run(pipeline, settings, rows)
+    finally:
+        query._PART_BREAK = default_break
+
+
+def _run(pipeline: Pipeline, settings, rows: list[dict]) -> dict:
     current = pipeline.retriever
     if any(getattr(settings, key) != getattr(current.settings, key) for key in _REBUILD_KEYS):
         pipeline._retriever = Retriever(current.index, current.embedder, settings)  # keeps the cached embedder

@@ -347,7 +347,7 @@ class Retriever:
         fused = np.fromiter((f for _, f in pool), dtype=np.float64, count=len(pool))
         q_terms = set(tokenize([query.text])[0])
         match = np.array(self._sentence_matches(q_terms, pos.tolist()))
-        rel = fused / fused.max() + s.sentence_weight * match
+        part_match = np.zeros(len(pos))  # the best sentence's match to the part it restates best
         aspects = []
         for sq, m in zip(subs, masks, strict=True):
             inside = np.ones(len(pos), dtype=bool) if m is None else m[pos]
@@ -355,6 +355,8 @@ class Retriever:
             lex = np.zeros(len(pos))
             if inside.any():
                 lex[inside] = self._sentence_matches(terms, pos[inside].tolist())
+            if sq.kind == "part":
+                part_match = np.maximum(part_match, lex)
             if sq.kind == "source":
                 # A named source's passages should match the words around its name, in meaning or wording.
                 sem = np.where(inside, np.clip(self.vectors[pos] @ vec_of[sq.text], 0.0, None), 0.0)
@@ -363,6 +365,7 @@ class Retriever:
                 aspect = _unit(lex)
             if aspect.max() > 0:
                 aspects.append(aspect**2)  # squared: only a clear match counts as covering the aspect
+        rel = fused / fused.max() + s.sentence_weight * match + s.part_sentence_weight * part_match
         if not aspects or s.diversity <= 0:
             order = np.argsort(-rel, kind="stable")[:k]
             return [(int(pos[i]), float(rel[i])) for i in order]

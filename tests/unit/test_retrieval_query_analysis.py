@@ -126,6 +126,22 @@ def test_an_attribution_only_part_joins_the_part_before_it():
     ]
 
 
+def test_two_predicates_joined_by_and_are_two_parts_but_two_outlets_are_not():
+    m = OutletMatcher(OUTLETS)
+    q = (
+        "Which platform, featured by both The Verge and TechCrunch, provides a cash-out option to settle bets "
+        "early and offers new customers up to $1000 in bonus bets?"
+    )
+    # "Which platform" and "featured by both The Verge and TechCrunch" say too little to be searched alone.
+    assert question_parts(q, m.find(q)) == [
+        ("provides a cash-out option to settle bets early", ()),
+        ("offers new customers up to $1000 in bonus bets", ()),
+    ]
+    # A short side ("and Mexico say") is not a part of its own: the question stays whole.
+    q = "What did the presidents of Colombia and Mexico say?"
+    assert question_parts(q, m.find(q)) == [("What did the presidents of Colombia and Mexico say", ())]
+
+
 def test_a_date_without_an_outlet_is_searched_as_a_period():
     m = OutletMatcher(OUTLETS)
     a = analyse("Which league signed a broadcast deal in articles published after October 2023?", m, REF)
