@@ -339,9 +339,10 @@ class Retriever:
         vec_of: dict[str, np.ndarray],
         k: int,
     ) -> list[tuple[int, float]]:
-        """Re-rank the fused pool: relevance plus best-sentence match, then greedy selection that covers every
-        named source and question part (xQuAD, Santos et al. 2010), so that a many-part question gets a
-        passage for each part rather than ten for its loudest one."""
+        """Re-rank the fused pool: relevance plus best-sentence match (to the whole question, and to the one part
+        a sentence restates best), then greedy selection that covers every named source and question part
+        (xQuAD, Santos et al. 2010), so that a many-part question gets a passage for each part rather than ten
+        for its loudest one."""
         s = self.settings
         pos = np.fromiter((p for p, _ in pool), dtype=np.int64, count=len(pool))
         fused = np.fromiter((f for _, f in pool), dtype=np.float64, count=len(pool))
