@@ -15,10 +15,8 @@ because the answerer's refusal decision uses it. Measurements behind each choice
 
 from __future__ import annotations
 
-import calendar
 import logging
 from collections.abc import Sequence
-from datetime import date
 
 import bm25s
 import numpy as np
@@ -28,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from rag import vector_index
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.filters import ChunkFilters
 from rag.query import Analysis, OutletMatcher, analyse
 from rag.sentences import sentence_spans
 from rag.store import IndexData
@@ -35,7 +34,6 @@ from rag.types import Hit, SearchQuery, SubQuery
 
 _STEMMER = Stemmer.Stemmer("english")
 _SENTENCE_CACHE = 50_000  # chunks whose sentence terms are kept (a few KB each)
-_MASK_CACHE = 256  # filter masks kept (one byte per chunk each: 200 KB at 200,000 chunks)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 # One BLAS thread. A query's matrix products here are small (8,000 x 384 on MultiHop-RAG: well under 1 ms on
 # one core), but a multi-threaded OpenBLAS keeps its idle threads spinning after each product, and they take
@@ -63,29 +61,6 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
-def _date_bounds(published: str) -> tuple[str, str] | None:
-    """First and last day an ISO date or month covers (`2025-09` → 2025-09-01..2025-09-30)."""
-    if len(published) >= 10:
-        return published[:10], published[:10]
-    if len(published) == 7:
-        y, m = int(published[:4]), int(published[5:7])
-        return f"{published}-01", f"{published}-{calendar.monthrange(y, m)[1]:02d}"
-    if len(published) == 4:
-        return f"{published}-01-01", f"{published}-12-31"
-    return None
-
-
-def in_date_range(published: str, since: str | None, until: str | None) -> bool:
-    """Whether an article's date (day, month or year precision) can fall within [since, until]."""
-    if not since and not until:
-        return True
-    bounds = _date_bounds(published)
-    if bounds is None:
-        return False  # an undated article cannot satisfy a date filter
-    first, last = bounds
-    return not ((since and last < since) or (until and first > until))
-
-
 def _rrf(ranked: Sequence[np.ndarray], weights: Sequence[float], k: float) -> dict[int, float]:
     """Weighted reciprocal-rank fusion of ranked position arrays: Σ w / (k + rank)."""
     fused: dict[int, float] = {}
@@ -107,17 +82,10 @@ class Retriever:
         n = len(self.ids)
         chunks = [index.chunks[int(cid)] for cid in self.ids]
         refs = [index.refs[c.article_id] for c in chunks]
-        # Per-chunk article and outlet numbers, so that filters and caps are array operations.
-        article_ids = sorted(index.refs)
-        self._article_no = {a: i for i, a in enumerate(article_ids)}
-        self.chunk_article = np.fromiter((self._article_no[c.article_id] for c in chunks), dtype=np.int64, count=n)
-        self.outlets = sorted({a.outlet for a in index.refs.values()})
-        outlet_no = {o: i for i, o in enumerate(self.outlets)}
-        self.chunk_outlet = np.fromiter((outlet_no[r.outlet] for r in refs), dtype=np.int64, count=n)
-        self.article_dates = [_date_bounds(index.refs[a].published) for a in article_ids]
+        self.filters = ChunkFilters(chunks, index.refs)
+        self.chunk_article = self.filters.chunk_article  # the per-article cap counts with it
+        self.outlets = self.filters.outlets
         self.matcher = OutletMatcher(self.outlets)
-        dated = [b[1] for b in self.article_dates if b]
-        self.newest = date.fromisoformat(max(dated)) if dated else None
 
         faiss_ids, vectors = vector_index.vectors(index.faiss_index)
         order = np.argsort(faiss_ids)  # faiss row → position in self.ids (both sorted by chunk id)
@@ -125,7 +93,6 @@ class Retriever:
         # Exact dense scoring (one matrix product) for a flat index; an HNSW index is searched approximately.
         self._exact = vector_index.kind_of(index.faiss_index) == vector_index.FLAT
         self._sentences: dict[int, list[set[str]]] = {}
-        self._masks: dict[tuple, np.ndarray] = {}  # filter → mask; questions name the same outlets again
 
         prefix = [f"{r.outlet}\n" if settings.bm25_outlet else "" for r in refs]
         docs = [f"{p}{r.title}\n{c.text}" for p, r, c in zip(prefix, refs, chunks, strict=True)]
@@ -152,7 +119,7 @@ class Retriever:
 
     def analyse(self, question: str) -> Analysis:
         """The outlets, dates and unknown sources `question` names (see `rag.query`)."""
-        return analyse(question, self.matcher, self.newest)
+        return analyse(question, self.matcher, self.filters.newest)
 
     # -- filters -------------------------------------------------------------------------------------
 
@@ -160,33 +127,7 @@ class Retriever:
         self, outlets: Sequence[str] = (), since: str | None = None, until: str | None = None
     ) -> np.ndarray | None:
         """Boolean mask over `self.ids` for outlet/date filters, or None when nothing is filtered."""
-        if not (outlets or since or until):
-            return None
-        key = (tuple(sorted({o.casefold() for o in outlets})), since, until)
-        cached = self._masks.get(key)
-        if cached is not None:
-            return cached
-        mask = self._build_mask(outlets, since, until)
-        mask.flags.writeable = False  # shared by later searches: combine with `&`, never `&=`
-        if len(self._masks) >= _MASK_CACHE:
-            self._masks.pop(next(iter(self._masks)))
-        self._masks[key] = mask
-        return mask
-
-    def _build_mask(self, outlets: Sequence[str], since: str | None, until: str | None) -> np.ndarray:
-        mask = np.ones(len(self.ids), dtype=bool)
-        if outlets:
-            wanted = {o.casefold() for o in outlets}
-            nos = [i for i, o in enumerate(self.outlets) if o.casefold() in wanted]
-            mask &= np.isin(self.chunk_outlet, nos)
-        if since or until:
-            ok = [
-                i
-                for i, b in enumerate(self.article_dates)
-                if b is not None and not ((since and b[1] < since) or (until and b[0] > until))
-            ]
-            mask &= np.isin(self.chunk_article, ok)
-        return mask
+        return self.filters.mask(outlets, since, until)
 
     def allowed_mask(self, query: SearchQuery) -> np.ndarray | None:
         """The mask of the filters the user set (outlets, dates), or None when nothing is filtered."""

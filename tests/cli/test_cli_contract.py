@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.retrieval import in_date_range
+from rag.filters import in_date_range
 
 pytestmark = pytest.mark.slow
 

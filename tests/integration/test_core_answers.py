@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.filters import in_date_range
 from rag.pipeline import Pipeline
-from rag.retrieval import in_date_range
 from rag.types import Answer
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@ import pytest
 
 from rag.chunking import chunk_article
 from rag.config import Settings
-from rag.retrieval import Retriever, in_date_range
+from rag.filters import in_date_range
+from rag.retrieval import Retriever
 from rag.store import IndexData, new_faiss_index
 from rag.types import Article, Chunk, SearchQuery
 
