@@ -29,25 +29,27 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.followup import (
-    PERSONAL,
-    SOURCE_NOUNS,
-    Token,
     answer_names,
     asks_for_entity,
     attached_words,
-    content_words,
     follow_up_reasons,
-    is_acronym,
-    named_outlets,
-    names_in,
     needs_context,
-    outlet_mentions,
     wants_other_outlets,
-    without_outlets,
-    word_tokens,
 )
 from rag.retrieval import tokenize
 from rag.types import Turn
+from rag.words import (
+    PERSONAL,
+    SOURCE_NOUNS,
+    Token,
+    content_words,
+    is_acronym,
+    named_outlets,
+    names_in,
+    outlet_mentions,
+    without_outlets,
+    word_tokens,
+)
 
 __all__ = ["Resolution", "corpus_specificity", "follow_up_reasons", "needs_context", "resolve", "resolve_query"]
 
