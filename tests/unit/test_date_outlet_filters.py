@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from rag.chunking import chunk_article
-from rag.config import Settings
 from rag.filters import in_date_range
 from rag.retrieval import Retriever
-from rag.store import IndexData, new_faiss_index
-from rag.types import Article, Chunk, SearchQuery
+from rag.types import Article, SearchQuery
+
+from .helpers import memory_retriever
 
 
 @pytest.mark.parametrize(
@@ -56,20 +53,7 @@ ARTICLES = [
 @pytest.fixture(scope="module")
 def retriever() -> Retriever:
     """A real Retriever over an in-memory index; no model is needed for filters (embedder unused)."""
-    chunks: dict[int, Chunk] = {}
-    for art in ARTICLES:
-        for c in chunk_article(art, 300, 60):
-            cid = len(chunks)
-            chunks[cid] = Chunk(c.article_id, c.start, c.end, c.text, id=cid)
-    index = IndexData(
-        path=Path("unused"),
-        manifest={"dimension": 4},
-        faiss_index=new_faiss_index(4),
-        articles={a.id: a for a in ARTICLES},
-        hashes={a.id: a.hash for a in ARTICLES},
-        chunks=chunks,
-    )
-    return Retriever(index, embedder=None, settings=Settings())  # type: ignore[arg-type]
+    return memory_retriever(ARTICLES, size=300, overlap=60)
 
 
 def _allowed_articles(retriever: Retriever, **filters: object) -> set[str] | None:

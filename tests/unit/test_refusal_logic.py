@@ -5,16 +5,14 @@ A refusal says so plainly and cites nothing; an answer quotes `body[start:end]` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rag.answer import extractive
-from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
-from rag.store import IndexData, new_faiss_index
-from rag.types import Article, ArticleRef, Chunk, Hit, SearchQuery
+from rag.types import Article, ArticleRef, Hit, SearchQuery
+
+from .helpers import memory_retriever
 
 
 class FakeRetriever:
@@ -69,18 +67,7 @@ ARTICLE = Article(
 
 @pytest.fixture(scope="module")
 def retriever() -> Retriever:
-    chunks = {
-        i: Chunk(c.article_id, c.start, c.end, c.text, id=i) for i, c in enumerate(chunk_article(ARTICLE, 1000, 200))
-    }
-    index = IndexData(
-        path=Path("unused"),
-        manifest={"dimension": 4},
-        faiss_index=new_faiss_index(4),
-        articles={ARTICLE.id: ARTICLE},
-        hashes={ARTICLE.id: ARTICLE.hash},
-        chunks=chunks,
-    )
-    return Retriever(index, embedder=None, settings=Settings())  # type: ignore[arg-type]
+    return memory_retriever([ARTICLE])
 
 
 def _hits(retriever: Retriever, cosine: float) -> list[Hit]:

@@ -3,13 +3,11 @@ a passage that touches more of the question's words in a vaguer sentence."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rag.config import Settings
 from rag.query import OutletMatcher, analyse
-from rag.retrieval import Retriever
-from rag.store import IndexData, new_faiss_index
-from rag.types import Article, Chunk, SearchQuery
+from rag.types import Article, SearchQuery
+
+from .helpers import memory_retriever
 
 QUESTION = "Which company recalled its electric scooters over battery fires and cut its profit forecast for the year?"
 ARTICLES = [
@@ -28,22 +26,9 @@ ARTICLES = [
 ]
 
 
-def _retriever(settings: Settings) -> Retriever:
-    chunks = {i: Chunk(a.id, 0, len(a.body), a.body, id=i) for i, a in enumerate(ARTICLES)}
-    index = IndexData(
-        path=Path("unused"),
-        manifest={"dimension": 4},
-        faiss_index=new_faiss_index(4),
-        articles={a.id: a for a in ARTICLES},
-        hashes={a.id: a.hash for a in ARTICLES},
-        chunks=chunks,
-    )
-    return Retriever(index, embedder=None, settings=settings)  # type: ignore[arg-type]
-
-
 def _order(part_sentence_weight: float) -> list[str]:
     # Relevance alone (no coverage term), equal fused scores: only the sentence scores order the two.
-    retriever = _retriever(Settings(diversity=0.0, part_sentence_weight=part_sentence_weight))
+    retriever = memory_retriever(ARTICLES, Settings(diversity=0.0, part_sentence_weight=part_sentence_weight))
     analysis = analyse(QUESTION, OutletMatcher(retriever.outlets))
     parts = [sq for sq in analysis.subqueries if sq.kind == "part"]
     assert [p.text for p in parts] == [
