@@ -304,7 +304,9 @@ def main() -> None:
     elif facts:
         try:
             with st.spinner("Loading the search model…"):
-                pipe.retriever  # noqa: B018 - warm the model and index once per process, after the page is drawn
+                # Warm the model and index once per process, after the page is drawn. Assigned, not a bare
+                # expression: Streamlit's magic would render the Retriever object on the page.
+                _ = pipe.retriever
         except IndexProblem as exc:
             st.error(render.md_escape(str(exc)))
 

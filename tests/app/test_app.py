@@ -86,6 +86,7 @@ def test_empty_screen_offers_examples_and_shows_the_index_status(app: AppTest) -
     assert examples, "the empty screen offers example questions"
     status = next(v for v in htmls(app) if "rag-status" in v)
     assert "<td>Articles</td><td><b>5</b>" in status and "Last build" in status
+    assert not app.get("help"), "no Python object is dumped on the page (Streamlit magic)"
     assert sorted(app.multiselect(key="f_outlets").options) == [
         "Al Jazeera",
         "Dawn",
