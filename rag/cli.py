@@ -325,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a question file (seed dev format or MultiHop-RAG queries)")
     p.add_argument("file", help="JSON Lines question file")
     p.add_argument("--limit", type=int, help="only the first N questions (MultiHop-RAG)")
+    p.add_argument(
+        "--half", choices=("even", "odd"), help="only the even or odd lines (MultiHop-RAG; fitted weights use even)"
+    )
     common(p, "print the per-question rows and the summary as JSON")
     p.set_defaults(func=cmd_eval)
     return parser

@@ -82,12 +82,19 @@ class Settings(BaseSettings):
     #: one article). Used only when `rerank_pool` is 0.
     max_chunks_per_article: int = 0
 
-    # Extractive answer
-    answer_sentences: int = 4
-    #: Minimum support score for the best sentence; below it the system refuses. Calibrated on MultiHop-RAG
-    #: dev (docs/evaluation.md, "Refusal threshold"): of the answerable questions 2.8% score below 0.25, of
-    #: the unanswerable ones the name checks miss, 7 of 12; 0.45 (the first guess) refused 88% of answerable.
-    refusal_threshold: float = 0.25
+    # Extractive answer (rag/answer/extractive.py). Its evidence model and thresholds are fitted on data and
+    # kept in rag/answer/selection_weights.json (bench/fit_answer.py, docs/evaluation.md "Answers").
+    answer_sentences: int = Field(default=4, ge=1, description="At most this many sentences chosen as quotes.")
+    answer_chars: int = Field(
+        default=700, ge=100, description="Quotes stop being added once the chosen sentences reach this length."
+    )
+    short_answer: bool = Field(
+        default=True, description="Open a who/which answer with the name the passages agree on, cited."
+    )
+    refusal_threshold: float | None = Field(
+        default=None,
+        description="Refuse when no sentence's evidence probability reaches this; unset: the fitted threshold.",
+    )
 
     # Answerer: "extractive" (default, no LLM) or "<provider>:<model>" (see rag/answer/llm.py).
     llm: str = "extractive"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 # -- English function words (general, not tied to any corpus) ------------------------------------------------
 
@@ -194,14 +195,21 @@ def named_outlets(question: str, outlets: Iterable[str]) -> tuple[str, ...]:
     return tuple(o for o in outlets if outlet_mentions(question, [o]))
 
 
-def without_outlets(names: list[str], outlet_names: list[str]) -> list[str]:
-    """Names minus outlet names, also where a name span merely contains one ("Dawn report" → "")."""
+@lru_cache(maxsize=64)
+def _outlet_pattern(outlet_names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation of every outlet name and its parts (3+ characters), longest first."""
     parts = sorted({x.strip() for o in outlet_names for x in re.split(r"\s+[|–—-]\s+", o) + [o]}, key=len)[::-1]
+    parts = [p for p in parts if len(p) >= 3]
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, parts)) + r")(?!\w)") if parts else None
+
+
+def without_outlets(names: list[str], outlet_names: Sequence[str]) -> list[str]:
+    """Names minus outlet names, also where a name span merely contains one ("Dawn report" → "")."""
+    pattern = _outlet_pattern(tuple(outlet_names))
     out = []
     for name in names:
-        for o in parts:
-            if len(o) >= 3:
-                name = re.sub(rf"(?<!\w){re.escape(o)}(?!\w)", "|", name)
+        if pattern is not None:
+            name = pattern.sub("|", name)
         for part in name.split("|"):  # what is left on either side of an outlet name, glue words trimmed
             words = part.split()
             while words and words[0].lower() in GLUE:

@@ -1,71 +1,48 @@
 """The default answerer: no LLM, the answer is sentences quoted verbatim from the retrieved passages.
 
-    Hits ──split into sentences──▶ score each against the question ──▶ refuse, or pick the best few
-         ──group by outlet, article order──▶ Answer text with [n] after each quote + one Citation per quote
+    Hits ──rag.answer.evidence──▶ every sentence: p(evidence), for the whole question and for each part
+         ──rag.answer.articles──▶ every retrieved article: p(it answers the question)
+         ──refuse, or select: one sentence from each article that answers (best first), the one for the part
+           of the question it answers best; no near-duplicates; within a length budget
+         ──each quote grows by the sentence after it when that one is evidence too ("X was blunt." + the quote)
+         ──rag.answer.short: for who/which questions, the name the passages agree on, cited
+         ──▶ Answer text (short answer first, then quotes grouped by outlet, [n] after each) + Citations
 
-Scoring a sentence (all terms are BM25 tokens: stemmed, stop words removed, weighted by IDF):
-    support = 0.55 · coverage(question terms, sentence)       does this sentence say it?
-            + 0.20 · coverage(question terms, its passage)    is it about the asked subject?
-            + 0.25 · cosine(question, passage)                 semantic match of the passage
-The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md).
-
-It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold`, or when the question
-names something the corpus never mentions (see `missing_names`). Where outlets give their own versions of
-the same fact, the best sentence of each outlet that is nearly as good as the overall best is kept, so the
-answer shows every outlet's version side by side instead of silently picking one.
+It refuses, citing nothing, when no sentence holds any term of the question, when no article reaches the fitted
+refusal threshold (`Settings.refusal_threshold` overrides it), when the question names something the corpus
+never mentions (see `missing_names`), or a source the corpus has no articles from. The models and thresholds
+are fitted on data (bench/fit_answer.py, docs/evaluation.md "Answers") and live in `selection_weights.json`
+beside this file (`rag.answer.weights`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.answer import articles, short
+from rag.answer.articles import ArticleEvidence
+from rag.answer.evidence import FEATURES, Candidate, Question, candidates, describe
+from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
-from rag.sentences import sentence_spans
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 REFUSAL = "The articles in this corpus do not answer that question."
 
-# A sentence from another outlet is kept beside the best one when its support is at least this share
-# of the best: close enough to be a version of the same fact, not just a related remark.
-_OTHER_OUTLET_RATIO = 0.85
-# Further sentences from any outlet are kept when at least this share of the best (0.6: a supporting
-# sentence, such as the quote after "X said", typically scores 60-80% of the sentence naming the subject).
-_EXTRA_RATIO = 0.6
-# A supporting sentence must itself contain a fair share of the question's terms, not only sit next to
-# the best sentence (neighbours get half credit for ranking; that alone must not put them in the answer).
-_MIN_OWN_COVERAGE = 0.25
-# Very short fragments ("He said.") are never quoted alone.
-_MIN_SENTENCE_CHARS = 25
+#: Sentences embedded per answer, the best by the cheap (lexical) score: each costs ~7-15 ms on this 2-core
+#: machine (int8 ONNX, ~35 tokens), so a few only; the dense signals add little beyond them (held-out AUC of the
+#: sentence model 0.907 without them, 0.915 with them for every sentence; docs/evaluation.md "Answers").
+EMBED_TOP = 6
+NEIGHBOURS_EMBEDDED = 0
+#: A quote is at most this many sentences (the chosen one, the one completing it, an adjacent chosen one).
+MAX_QUOTE_SENTENCES = 3
+#: Two quotes this close in meaning (cosine of their embeddings) say the same thing; the second is dropped.
+#: 0.92: wire copy reprinted by two outlets scores 0.95-1.0, two sentences on one subject 0.6-0.85.
+NEAR_DUPLICATE_COSINE = 0.92
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
-
-
-@dataclass(slots=True)
-class Candidate:
-    hit: Hit
-    start: int  # span in the article body
-    end: int
-    text: str
-    support: float = 0.0
-    own: float = 0.0  # coverage of question terms by the sentence alone
-    rank: int = 0  # rank of its passage among the hits
-
-
-def _weights(retriever: Retriever, terms: set[str]) -> dict[str, float]:
-    return {t: retriever.idf(t) for t in terms}
-
-
-def _coverage(weights: dict[str, float], terms: set[str], near: set[str] = frozenset()) -> float:
-    """IDF-weighted share of question terms in `terms`; terms only in `near` count half.
-
-    `near` holds the neighbouring sentences' terms: news prose often names the speaker in one sentence
-    ("Miller said") and gives the quote in the next, and the quote is the answer.
-    """
-    total = sum(weights.values())
-    got = sum(w if t in terms else (0.5 * w if t in near else 0.0) for t, w in weights.items())
-    return got / total if total else 0.0
 
 
 def missing_names(question: str, retriever: Retriever) -> list[str]:
@@ -95,38 +72,73 @@ def missing_names(question: str, retriever: Retriever) -> list[str]:
     return missing
 
 
-def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    seen: set[tuple[str, int]] = set()
-    out: list[Candidate] = []
-    for rank, hit in enumerate(hits):
-        c = hit.chunk
-        for s, e in sentence_spans(c.text, offset=c.start):
-            key = (c.article_id, s)
-            if key in seen or e - s < _MIN_SENTENCE_CHARS:
-                continue
-            seen.add(key)
-            out.append(Candidate(hit, s, e, bodies[c.article_id][s:e], rank=rank))
-    return out
+def question_of(question: str, query: SearchQuery, outlets: Sequence[str]) -> Question:
+    """The question as the evidence model sees it: its words (and the search's), its parts, named outlets."""
+    text = question if question in query.text else f"{question} {query.text}"
+    parts = [sq.text for sq in query.subqueries if sq.kind == "part"] or [text]
+    named = {o for sq in query.subqueries if sq.kind == "source" for o in sq.outlets}
+    named |= set(query.outlets) if len(query.outlets) < len(outlets) else set()
+    ranges = tuple(dict.fromkeys((sq.since, sq.until) for sq in query.subqueries if sq.since or sq.until))
+    return Question(text, parts, frozenset(named), ranges)
 
 
-def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
-    """Every sentence of the hits, scored for support (see the module docstring), best first."""
-    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
-    weights = _weights(retriever, q_terms)
+def rank_sentences(
+    question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever, model: Logistic | None = None
+) -> list[Candidate]:
+    """Every sentence of the hits with the sentence model's probabilities, best first."""
+    model = model or default_weights().sentences
     bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
-    cands = _candidates(hits, bodies)
-    passage_cov = {id(h): _coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
-    terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
-    for i, c in enumerate(cands):
-        near: set[str] = set()
-        for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
-            if 0 <= j < len(cands) and cands[j].hit is c.hit:
-                near |= terms[j]
-        sent_cov = _coverage(weights, terms[i], near)
-        c.own = _coverage(weights, terms[i])
-        c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
-    cands.sort(key=lambda c: (-c.support, c.rank, c.start))
+    cands = candidates(hits, bodies)
+    embedder = retriever.embedder
+    encode = embedder.encode_batch if embedder is not None else None
+    q = question_of(question, query, retriever.outlets)
+    describe(q, cands, retriever.idf, encode, model, EMBED_TOP, NEIGHBOURS_EMBEDDED)
+    cands.sort(key=lambda c: (-c.p, c.rank, c.start))
     return cands
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much an answer may quote (from `Settings`)."""
+
+    sentences: int = 4
+    chars: int = 700
+    short_answer: bool = True
+    refuse_below: float | None = None  # None: the fitted threshold
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.answer_sentences, settings.answer_chars, settings.short_answer, settings.refusal_threshold)
+
+
+def decide(
+    question: str,
+    q: Question,
+    cands: list[Candidate],
+    n_hits: int,
+    outlets: Sequence[str],
+    weights: Weights,
+    limits: Limits,
+) -> tuple[list[list[Candidate]], short.ShortAnswer | None] | None:
+    """The quotes (and the short answer) for scored candidates, or None to refuse: the articles that answer,
+    one quote from each, each grown by the sentence that completes it, then the name a who/which asks for."""
+    th = weights.thresholds
+    ctx = FEATURES.index("lex_ctx")
+    if not any(c.x[ctx] > 0 for c in cands):
+        # No sentence (with its neighbours) holds a single term of the question: however the retrieved articles
+        # compare with each other (the article signals are partly relative), none of them is about it.
+        return None
+    arts = articles.score(articles.gather(q, cands, n_hits), weights.articles)
+    if not arts or arts[0].p < (th["refuse"] if limits.refuse_below is None else limits.refuse_below):
+        return None
+    chosen = select(arts, th, limits.sentences, limits.chars)
+    groups = with_neighbours(chosen, cands, th["neighbour"])
+    found = None
+    if limits.short_answer:
+        found = short.short_answer(question, groups, cands, outlets, weights.names, th["name"])
+    if found is not None:
+        groups += [g for g in found.groups if g not in groups]
+    return groups, found
 
 
 def answer(
@@ -157,76 +169,110 @@ def answer(
         # outlets say, it is not what that source said (MultiHop-RAG's unanswerable questions are mostly these).
         base.warnings.append("the corpus has no articles from: " + ", ".join(query.unknown_sources))
         return base
-
-    cands = rank_sentences(question, query, hits, retriever)
-    if not cands or cands[0].support < settings.refusal_threshold:
+    weights = default_weights()
+    cands = rank_sentences(question, query, hits, retriever, weights.sentences)
+    q = question_of(question, query, retriever.outlets)
+    decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings))
+    if decided is None:
         return base
-
-    chosen = _select(cands, settings.answer_sentences)
-    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
-    return _compose(base, chosen, bodies)
+    return compose(base, *decided)
 
 
-def _select(cands: list[Candidate], limit: int) -> list[Candidate]:
-    """Best sentence; the best of each other outlet if close; then more of the strongest, up to `limit`."""
-    best = cands[0]
-    chosen = [best]
-    outlets_done = {best.hit.article.outlet}
-    for c in cands[1:]:
-        if len(chosen) >= limit:
+def _duplicate(c: Candidate, chosen: Sequence[Candidate]) -> bool:
+    """Same span of the same article, or (embedded) nearly the same words as a quote already taken."""
+    for o in chosen:
+        if o.article_id == c.article_id and o.start < c.end and c.start < o.end:
+            return True
+        if c.vector is not None and o.vector is not None and float(c.vector @ o.vector) >= NEAR_DUPLICATE_COSINE:
+            return True
+    return False
+
+
+def select(arts: Sequence[ArticleEvidence], thresholds: dict[str, float], limit: int, budget: int) -> list[Candidate]:
+    """One sentence from each article that answers (the best first, always; the others when the article model
+    says so), in order of the articles' probabilities: the sentence that best answers the part of the question
+    the article holds the best evidence for, else its best sentence. No near-duplicate of a quote already
+    taken (wire copy in two outlets); once the chosen sentences reach `budget` characters, no more."""
+    chosen: list[Candidate] = []
+    used = 0
+    for i, a in enumerate(arts):
+        if len(chosen) >= limit or (i > 0 and a.p < thresholds["article"]):
             break
-        if c.hit.article.outlet not in outlets_done and c.support >= _OTHER_OUTLET_RATIO * best.support:
-            chosen.append(c)
-            outlets_done.add(c.hit.article.outlet)
-    for c in cands[1:]:
-        if len(chosen) >= limit:
-            break
-        if c not in chosen and c.support >= _EXTRA_RATIO * best.support and c.own >= _MIN_OWN_COVERAGE:
-            chosen.append(c)
+        part = a.parts_won[0] if a.parts_won else None
+        c = a.sentences[0] if part is None else max(a.sentences, key=lambda c: c.p_part[part])
+        if _duplicate(c, chosen) or (chosen and used + len(c.text) > budget):
+            continue
+        chosen.append(c)
+        used += len(c.text)
     return chosen
 
 
-def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> Answer:
-    """Group quotes by outlet (best outlet first), in article order; merge adjacent sentences into one quote."""
-    order: list[str] = []
+def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float) -> list[list[Candidate]]:
+    """Each chosen sentence as a quote, grown by the sentence after it in its passage when that one is evidence
+    too (the words after "X said:", a "But…" that completes it), merged with adjacent chosen sentences."""
+    by_passage: dict[int, list[Candidate]] = {}
+    for c in sorted(cands, key=lambda c: (c.rank, c.start)):
+        by_passage.setdefault(id(c.hit), []).append(c)
+    picked = set(map(id, chosen))
+    groups: list[list[Candidate]] = []
     for c in chosen:
-        if c.hit.article.outlet not in order:
-            order.append(c.hit.article.outlet)
+        if any(c in g for g in groups):
+            continue
+        run = by_passage[id(c.hit)]
+        at = run.index(c)
+        group = [c]
+        while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
+            nxt = run[at + 1]
+            if id(nxt) not in picked and nxt.p < floor:
+                break
+            if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
+                break
+            group.append(nxt)
+            at += 1
+        groups.append(group)
+    return groups
+
+
+def _citation(n: int, group: Sequence[Candidate]) -> Citation:
+    """The citation of one quote: its sentences' span, cut from their passage (`body[start:end] == quote`)."""
+    first, last = group[0], group[-1]
+    ref, chunk = first.hit.article, first.hit.chunk
+    return Citation(
+        n=n,
+        outlet=ref.outlet,
+        title=ref.title,
+        published=ref.published,
+        url=ref.url,
+        article_id=ref.id,
+        quote=chunk.text[first.start - chunk.start : last.end - chunk.start],
+        start=first.start,
+        end=last.end,
+        chunk_id=first.hit.chunk.id,
+    )
+
+
+def compose(base: Answer, groups: list[list[Candidate]], found: short.ShortAnswer | None) -> Answer:
+    """The answer text: the short answer (if any) citing the quotes that hold it, then the quotes grouped by
+    outlet (the outlet of the best quote first), in article order within an outlet."""
+    order: list[str] = []
+    for g in groups:
+        if g[0].outlet not in order:
+            order.append(g[0].outlet)
     lines: list[str] = []
     citations: list[Citation] = []
+    numbers: dict[int, int] = {}
     for outlet in order:
-        mine = sorted((c for c in chosen if c.hit.article.outlet == outlet), key=lambda c: (c.hit.article.id, c.start))
-        merged: list[list[Candidate]] = []
-        for c in mine:
-            prev = merged[-1][-1] if merged else None
-            # Neighbouring sentences of one passage become one quote (a quote never spans two passages).
-            gap = bodies[c.hit.article.id][prev.end : c.start] if prev is not None else "\n"
-            if prev is not None and prev.hit.chunk.id == c.hit.chunk.id and gap.isspace() and "\n" not in gap:
-                merged[-1].append(c)
-            else:
-                merged.append([c])
+        mine = sorted((g for g in groups if g[0].outlet == outlet), key=lambda g: (g[0].article_id, g[0].start))
         parts = []
-        for group in merged:
-            first, last = group[0], group[-1]
-            ref = first.hit.article
-            body_text = bodies[ref.id][first.start : last.end]
-            n = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    outlet=ref.outlet,
-                    title=ref.title,
-                    published=ref.published,
-                    url=ref.url,
-                    article_id=ref.id,
-                    quote=body_text,
-                    start=first.start,
-                    end=last.end,
-                    chunk_id=first.hit.chunk.id,
-                )
-            )
-            parts.append(f"{body_text} [{n}]")
+        for g in mine:
+            citations.append(_citation(len(citations) + 1, g))
+            numbers[id(g[0])] = citations[-1].n
+            parts.append(f"{citations[-1].quote} [{citations[-1].n}]")
         lines.append(f"{outlet}: " + " ".join(parts))
+    if found is not None:
+        marks = "".join(f"[{numbers[id(g[0])]}]" for g in found.groups if id(g[0]) in numbers)
+        if marks:
+            lines.insert(0, f"{found.text} {marks}")
     base.text = "\n".join(lines)
     base.citations = citations
     base.refused = False

@@ -11,9 +11,12 @@ from rag.multihop import (
     by_type,
     fact_ranks,
     is_yes_no,
+    passages_answer,
+    score_answer,
     score_retrieval,
     squash,
     summarise,
+    summarise_answers,
 )
 from rag.types import Answer, Citation
 
@@ -94,3 +97,53 @@ def test_summary_scores_retrieval_on_non_null_and_refusals_by_type():
     assert set(table) == {"comparison_query", "inference_query", "null_query", "overall"}
     assert table["null_query"]["hits4"] is None and table["null_query"]["null_refusal"] == 0.5
     assert table["inference_query"]["false_refusal"] == 0.5
+
+
+def _cited(text: str, urls: list[str], refused: bool = False) -> Answer:
+    cites = [Citation(i + 1, "O", "T", "2023-10-01", u, u, f"quote {i}", 0, 7) for i, u in enumerate(urls)]
+    return Answer("q", text, cites, refused)
+
+
+ROW = {
+    "type": "inference_query",
+    "answer": "Sam Altman",
+    "evidence": [{"url": "u1", "fact": "f1"}, {"url": "u2", "fact": "f2"}, {"url": "u1", "fact": "f3"}],
+}
+
+
+def test_answer_metrics_of_one_answer():
+    s = score_answer(ROW, _cited("SamAltman [1][2][3]", ["u1", "x", "u1"]))
+    # Space- and case-insensitive entity; 2 of 3 citations are gold articles; 1 of the 2 gold articles cited.
+    assert s.entity is True
+    assert s.precision == pytest.approx(2 / 3) and s.coverage == 0.5
+    assert (s.chars, s.citations, s.refused) == (len("SamAltman [1][2][3]"), 3, False)
+
+
+def test_answer_metrics_of_a_refusal_and_of_a_null_query():
+    s = score_answer(ROW, _cited("refused", [], refused=True))
+    assert s.entity is False and s.precision is None and s.coverage == 0.0
+    s = score_answer({"type": "null_query", "answer": "Insufficient information.", "evidence": []}, _cited("x", []))
+    assert s.entity is None and s.coverage is None
+
+
+def test_answer_summary_medians_are_over_answered_questions():
+    scores = [
+        score_answer(ROW, _cited("a" * 100, ["u1"])),
+        score_answer(ROW, _cited("b" * 300, ["u1", "u2", "x"])),
+        score_answer(ROW, _cited("refused", [], refused=True)),
+    ]
+    s = summarise_answers(scores)
+    assert s["median_chars"] == 200 and s["median_citations"] == 2
+    assert s["coverage"] == pytest.approx((0.5 + 1.0 + 0.0) / 3, abs=1e-4)
+    assert s["precision"] == pytest.approx((1.0 + 2 / 3) / 2, abs=1e-4)
+
+
+def test_the_baseline_answer_is_the_top_passages_whole():
+    from rag.types import ArticleRef, Chunk, Hit
+
+    hits = [
+        Hit(Chunk(f"a{i}", 0, 5, f"text{i}", id=i), ArticleRef(f"a{i}", "O", "T", "", f"u{i}"), 1.0) for i in range(6)
+    ]
+    a = passages_answer("q", hits)
+    assert [c.url for c in a.citations] == ["u0", "u1", "u2", "u3"] and not a.refused
+    assert all(c.quote in a.text for c in a.citations)

@@ -1,0 +1,197 @@
+"""Evidence sentences: every sentence of the retrieved passages, described by the signals that tell whether it
+answers the question, and scored by a logistic model fitted on data (not by hand-set weights).
+
+    Hits ──sentences──▶ Candidates ──lexical signals──▶ cheap score (the model, dense signals at their mean)
+         ──top few──▶ embedded with the question and its parts in one model run ──▶ dense signals
+         ──logistic model (selection_weights.json)──▶ p(sentence is evidence), overall and for each part
+
+The signals (`FEATURES`), each for one sentence of one passage:
+    lex_q, lex_part      IDF-weighted share of the question's (of its best-matched part's) terms in the sentence
+    lex_ctx              the same with the terms of the sentences before and after it at half weight: news prose
+                         names the speaker in one sentence ("Miller said") and quotes him in the next ("he…")
+    lex_passage          the same share over the whole passage: is the passage about the asked subject?
+    cos_q, cos_part      cosine of the sentence's embedding to the question's (to its best-matched part's)
+    cos_passage          cosine of the passage to the question (the retriever's)
+    rank                 1 / (1 + the passage's rank among the hits)
+    outlet_named         the question names outlets and this sentence's outlet is one of them
+    outlet_other         the question names outlets and this sentence's outlet is not one of them
+    lead                 the sentence opens its article (a news lead states the story)
+
+The model is the "sentences" entry of `rag/answer/selection_weights.json` (see `rag.answer.weights`), fitted
+on MultiHop-RAG dev with label "the sentence is one of the query's gold facts".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.answer.weights import Logistic
+from rag.retrieval import tokenize
+from rag.sentences import sentence_spans
+from rag.types import Hit
+
+FEATURES = (
+    "lex_q",
+    "lex_ctx",
+    "lex_part",
+    "lex_passage",
+    "cos_q",
+    "cos_part",
+    "cos_passage",
+    "rank",
+    "outlet_named",
+    "outlet_other",
+    "lead",
+)
+DENSE = ("cos_q", "cos_part")  # the signals that need the sentence embedded
+# Very short fragments ("He said.") are never quoted alone.
+MIN_SENTENCE_CHARS = 25
+# A sentence starting within this many characters of the article's start is its lead (headline and first
+# sentence: a news lead is ~25-40 words, ~150-250 characters).
+_LEAD_CHARS = 250
+
+
+@dataclass(slots=True, eq=False)
+class Candidate:
+    """One sentence of one retrieved passage, with its signals and the model's scores (compared by identity)."""
+
+    hit: Hit
+    rank: int  # rank of its passage among the hits
+    start: int  # span in the article body
+    end: int
+    text: str
+    x: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    part_lex: np.ndarray = field(default_factory=lambda: np.zeros(0))  # lex share of each part's terms
+    part_cos: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cosine to each part
+    vector: np.ndarray | None = None  # the sentence's embedding, when it was embedded
+    p: float = 0.0  # probability that the sentence is evidence for the whole question
+    p_part: np.ndarray = field(default_factory=lambda: np.zeros(0))  # … for each part alone
+
+    @property
+    def outlet(self) -> str:
+        return self.hit.article.outlet
+
+    @property
+    def article_id(self) -> str:
+        return self.hit.article.id
+
+
+def cheap_logits(model: Logistic, x: np.ndarray) -> np.ndarray:
+    """Logits with the dense signals at their training mean: the ranking before anything is embedded."""
+    x = x.copy()
+    for name in DENSE:
+        x[..., FEATURES.index(name)] = model.mean[FEATURES.index(name)]
+    return model.logits(x)
+
+
+def coverage(weights: dict[str, float], terms: AbstractSet[str], near: AbstractSet[str] = frozenset()) -> float:
+    """IDF-weighted share of the weighted terms found in `terms`; those only in `near` count half."""
+    total = sum(weights.values())
+    got = sum(w if t in terms else (0.5 * w if t in near else 0.0) for t, w in weights.items())
+    return got / total if total else 0.0
+
+
+def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
+    """Every sentence of the hits (once per article span), in passage order."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Candidate] = []
+    for rank, hit in enumerate(hits):
+        c = hit.chunk
+        for s, e in sentence_spans(c.text, offset=c.start):
+            key = (c.article_id, s)
+            if key in seen or e - s < MIN_SENTENCE_CHARS:
+                continue
+            seen.add(key)
+            out.append(Candidate(hit, rank, s, e, bodies[c.article_id][s:e]))
+    return out
+
+
+@dataclass(slots=True)
+class Question:
+    """What the signals compare a sentence with: the question, its parts, the outlets it names."""
+
+    text: str
+    parts: list[str]  # the question's parts (see rag.query); [text] when it has one
+    outlets: frozenset[str] = frozenset()
+    ranges: tuple[tuple[str | None, str | None], ...] = ()  # publication ranges the question names
+
+
+def describe(
+    question: Question,
+    cands: list[Candidate],
+    idf: Callable[[str], float],
+    encode: Callable[[list[str]], np.ndarray] | None,
+    model: Logistic,
+    embed_top: int,
+    neighbours: int = 0,
+) -> None:
+    """Fill each candidate's signals and probabilities; embed only the `embed_top` best by the cheap score,
+    and the sentence after each of the first `neighbours` of them (it may complete the quote).
+
+    `encode` embeds a list of texts in one call (unit rows); None (no model at hand) leaves the dense signals
+    at their training mean, which is what the cheap score assumes anyway.
+    """
+    if not cands:
+        return
+    q_terms = set(tokenize([question.text])[0])
+    part_terms = [set(t) for t in tokenize(question.parts)]
+    q_w = {t: idf(t) for t in q_terms}
+    part_w = [{t: idf(t) for t in terms} for terms in part_terms]
+    sent_terms = [set(t) for t in tokenize([c.text for c in cands])]
+    passage_cov: dict[int, float] = {}
+    i = {name: FEATURES.index(name) for name in FEATURES}
+    for n, (c, terms) in enumerate(zip(cands, sent_terms, strict=True)):
+        near: set[str] = set()
+        for j in (n - 1, n + 1):  # neighbours in the same passage (candidates are in passage order)
+            if 0 <= j < len(cands) and cands[j].hit is c.hit:
+                near |= sent_terms[j]
+        key = id(c.hit)
+        if key not in passage_cov:
+            passage_cov[key] = coverage(q_w, set(tokenize([c.hit.chunk.text])[0]))
+        x = np.zeros(len(FEATURES))
+        c.part_lex = np.asarray([coverage(w, terms) for w in part_w])
+        x[i["lex_q"]] = coverage(q_w, terms)
+        x[i["lex_ctx"]] = coverage(q_w, terms, near)
+        x[i["lex_part"]] = c.part_lex.max(initial=0.0)
+        x[i["lex_passage"]] = passage_cov[key]
+        x[i["cos_passage"]] = max(c.hit.dense or 0.0, 0.0)
+        x[i["rank"]] = 1.0 / (1 + c.rank)
+        x[i["outlet_named"]] = float(bool(question.outlets) and c.outlet in question.outlets)
+        x[i["outlet_other"]] = float(bool(question.outlets) and c.outlet not in question.outlets)
+        x[i["lead"]] = float(c.start < _LEAD_CHARS)
+        for name in DENSE:
+            x[i[name]] = model.mean[i[name]]
+        c.x = x
+        c.part_cos = np.full(len(question.parts), model.mean[i["cos_part"]])
+    if encode is not None and embed_top > 0:
+        cheap = cheap_logits(model, np.stack([c.x for c in cands]))
+        order = [int(j) for j in np.argsort(-cheap, kind="stable")[:embed_top]]
+        nexts = [j + 1 for j in order[:neighbours] if j + 1 < len(cands) and cands[j + 1].hit is cands[j].hit]
+        top = [cands[j] for j in dict.fromkeys(order + nexts)]
+        vecs = encode([question.text, *question.parts, *(c.text for c in top)])
+        qv, pv, sv = vecs[0], vecs[1 : 1 + len(question.parts)], vecs[1 + len(question.parts) :]
+        for c, v in zip(top, sv, strict=True):
+            c.vector = v
+            c.x[i["cos_q"]] = float(v @ qv)
+            c.part_cos = pv @ v
+            c.x[i["cos_part"]] = float(c.part_cos.max(initial=0.0))
+    score(cands, model)
+
+
+def score(cands: list[Candidate], model: Logistic) -> None:
+    """The model's probability for each candidate: for the whole question, and for each part on its own."""
+    if not cands:
+        return
+    X = np.stack([c.x for c in cands])
+    p = model.probabilities(X)
+    lp, cp = FEATURES.index("lex_part"), FEATURES.index("cos_part")
+    for c, pc, row in zip(cands, p, X, strict=True):
+        c.p = float(pc)
+        per_part = np.repeat(row[None, :], len(c.part_lex), axis=0)
+        per_part[:, lp] = c.part_lex
+        per_part[:, cp] = c.part_cos
+        c.p_part = model.probabilities(per_part) if len(c.part_lex) else np.zeros(0)

@@ -1,0 +1,141 @@
+"""The short answer to a "who / which / what <noun>" question: a name the retrieved passages agree on.
+
+Quoting the evidence is not enough when the question asks for a name: on MultiHop-RAG dev the gold evidence
+sentences contain the asked name only 66% of the time (the fact says "the company", the name is a sentence
+away). The passages do name it, and several articles name the same one. So:
+
+    passages ──names (rag.words)──▶ each name not in the question and not an outlet
+             ──signals: how many articles and outlets name it, how high their passages rank, whether the
+               quotes hold it, the best sentence probability holding it──▶ fitted logistic model
+             ──best name, if its probability reaches the fitted threshold──▶ "Sam Altman [1][3]"
+
+The model is the "names" entry of `selection_weights.json` (`rag.answer.weights`). The name is shown
+verbatim, as written in a passage, followed by the markers of the quotes that hold it (or with the best
+sentence that holds it added as a quote), so it is checkable like any quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from rag.answer.evidence import Candidate
+from rag.answer.weights import Logistic
+from rag.words import AUX, PERSONAL, WH, names_in, without_outlets, word_tokens
+
+NAME_FEATURES = ("articles", "outlets", "rank_sum", "in_quotes", "best_p", "words", "in_title")
+#: Words after "what" that make it a question about a thing rather than a name ("What about…", "What if…").
+_NOT_A_NOUN = AUX | PERSONAL | WH | frozenset("about if else happened happens the a an".split())
+
+
+@dataclass(slots=True)
+class NameCandidate:
+    """A name the passages use, with its signals (`NAME_FEATURES`)."""
+
+    text: str
+    x: np.ndarray
+    holders: list[Candidate] = field(default_factory=list)  # sentences holding it, best first
+    p: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    text: str
+    groups: list[list[Candidate]]  # the quotes that hold it (one added if none of the chosen does)
+
+
+def asks_for_a_name(question: str) -> bool:
+    """Whether the question's first question word asks for an entity: who/whom/whose, which, what + noun."""
+    words = [t.low for t in word_tokens(question)]
+    for i, w in enumerate(words):
+        if w in {"who", "whom", "whose", "which"}:
+            return True
+        if w == "what":
+            return i + 1 < len(words) and words[i + 1] not in _NOT_A_NOUN
+        if w in WH:
+            return False
+    return False
+
+
+def _key_words(text: str) -> frozenset[str]:
+    """Lower-cased words of 3+ letters, possessives stripped ("Trump's" → "trump")."""
+    return frozenset(t.low for t in word_tokens(text) if len(t.low) >= 3)
+
+
+@lru_cache(maxsize=4096)
+def _passage_names(text: str, outlets: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in a passage, outlet names left out (cached: the same passages return for related questions)."""
+    return tuple(without_outlets(names_in(word_tokens(text), question=False), list(outlets)))
+
+
+def name_candidates(
+    question: str, groups: Sequence[Sequence[Candidate]], cands: Sequence[Candidate], outlets: Iterable[str]
+) -> list[NameCandidate]:
+    """Every name in the passages behind `cands` that the question does not already contain, with its signals."""
+    outlet_names = tuple(outlets)
+    asked = _key_words(question)
+    hits = {id(c.hit): c.hit for c in cands}
+    ranks = {id(c.hit): c.rank for c in cands}
+    found: dict[str, list[int]] = {}  # name -> keys of the passages naming it
+    for key, hit in hits.items():
+        for name in _passage_names(hit.chunk.text, outlet_names):
+            if name.isupper() and len(name) <= 3 or _key_words(name) & asked or not _key_words(name):
+                continue  # "US", "AI": too generic; a name the question holds is not its answer
+            found.setdefault(name, [])
+            if key not in found[name]:
+                found[name].append(key)
+    # A surname alone ("Altman") counts for the full name the passages also use ("Sam Altman").
+    full = {n.split()[-1]: n for n in sorted(found, key=len) if len(n.split()) > 1}
+    for name in [n for n in found if len(n.split()) == 1 and n in full]:
+        found[full[name]] = list(dict.fromkeys(found[full[name]] + found.pop(name)))
+    n_articles = max(1, len({h.article.id for h in hits.values()}))
+    n_outlets = max(1, len({h.article.outlet for h in hits.values()}))
+    titles = " ".join({h.article.title for h in hits.values()})
+    out = []
+    for name, keys in found.items():
+        holders = [c for c in cands if name in c.text or name.split()[-1] in c.text.split()]
+        in_quotes = sum(any(name in c.text for c in g) for g in groups) / max(1, len(groups))
+        x = np.asarray(
+            [
+                len({hits[k].article.id for k in keys}) / n_articles,
+                len({hits[k].article.outlet for k in keys}) / n_outlets,
+                sum(1.0 / (1 + ranks[k]) for k in keys),
+                in_quotes,
+                max((c.p for c in holders), default=0.0),
+                min(len(name.split()), 4),
+                float(name in titles),
+            ]
+        )
+        out.append(NameCandidate(name, x, sorted(holders, key=lambda c: -c.p)))
+    return out
+
+
+def short_answer(
+    question: str,
+    groups: Sequence[list[Candidate]],
+    cands: Sequence[Candidate],
+    outlets: Iterable[str],
+    model: Logistic,
+    threshold: float,
+) -> ShortAnswer | None:
+    """The name that answers a who/which question, with the quotes holding it; None when none is clear."""
+    if not asks_for_a_name(question):
+        return None
+    names = name_candidates(question, groups, cands, outlets)
+    if not names:
+        return None
+    p = model.probabilities(np.stack([n.x for n in names]))
+    best = int(np.argmax(p))
+    if p[best] < threshold:
+        return None
+    name = names[best]
+    holding = [g for g in groups if any(name.text in c.text for c in g)]
+    if not holding:
+        verbatim = [c for c in name.holders if name.text in c.text]
+        if not verbatim:
+            return None
+        holding = [[verbatim[0]]]
+    return ShortAnswer(name.text, holding)

@@ -1,0 +1,144 @@
+"""The extractive answer's selection logic on hand-made candidates: which sentences become quotes, which
+neighbour joins a quote, near-duplicates, the length budget, the short answer, and the weights file check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.answer import articles, evidence, extractive, short, weights
+from rag.answer.articles import ArticleEvidence
+from rag.answer.evidence import Candidate, Question
+from rag.answer.weights import Logistic
+from rag.types import Answer, ArticleRef, Chunk, Hit
+
+TH = {"article": 0.5, "neighbour": 0.4, "name": 0.5, "refuse": 0.1}
+
+
+def _hit(outlet: str, body: str, rank_id: int = 0) -> Hit:
+    ref = ArticleRef(f"https://{outlet.lower()}.example/{rank_id}", outlet, f"{outlet} story", "2026-04-01",
+                     f"https://{outlet.lower()}.example/{rank_id}")  # fmt: skip
+    return Hit(Chunk(ref.id, 0, len(body), body, id=rank_id), ref, score=1.0, dense=0.5)
+
+
+def _cands(hit: Hit, probabilities: list[float], parts: int = 1, rank: int = 0) -> list[Candidate]:
+    """One candidate per sentence of the hit (sentences split at '. '), with the given probabilities."""
+    out, start = [], 0
+    body = hit.chunk.text
+    for p in probabilities:
+        end = body.find(". ", start)
+        end = len(body) if end < 0 else end + 1
+        c = Candidate(hit, rank, start, end, body[start:end], p=p, p_part=np.full(parts, p))
+        out.append(c)
+        start = end + 1
+    return out
+
+
+def _article(cands: list[Candidate], p: float, parts_won: tuple[int, ...] = ()) -> ArticleEvidence:
+    ranked = sorted(cands, key=lambda c: -c.p)
+    return ArticleEvidence(ranked[0].article_id, ranked[0].outlet, ranked, np.zeros(0), list(parts_won), p)
+
+
+def test_each_article_that_answers_is_quoted_once_and_one_that_does_not_is_left_out() -> None:
+    a = _cands(_hit("Alpha", "Alpha says the bridge is shut. It rained."), [0.9, 0.1])
+    b = _cands(_hit("Beta", "Beta says repairs cost 4 million. Tickets are cheap.", 1), [0.7, 0.2], rank=1)
+    c = _cands(_hit("Gamma", "Gamma mentions the bridge in passing. Nothing else.", 2), [0.3, 0.1], rank=2)
+    arts = [_article(a, 0.9), _article(b, 0.6), _article(c, 0.2)]
+    chosen = extractive.select(arts, TH, limit=4, budget=700)
+    assert chosen == [a[0], b[0]]  # one sentence each, the best; Gamma's article is below the threshold
+
+
+def test_the_best_article_is_quoted_even_below_the_threshold() -> None:
+    a = _cands(_hit("Alpha", "Alpha says something. More."), [0.3, 0.1])
+    assert extractive.select([_article(a, 0.2)], TH, limit=4, budget=700) == [a[0]]
+
+
+def test_an_article_holding_the_best_evidence_for_a_part_is_quoted_for_that_part() -> None:
+    b = _cands(_hit("Beta", "Beta on the whole question. Beta on the second part.", 1), [0.6, 0.3], parts=2)
+    b[1].p_part = np.asarray([0.1, 0.9])
+    chosen = extractive.select([_article(b, 0.8, parts_won=(1,))], TH, limit=4, budget=700)
+    assert chosen == [b[1]]
+
+
+def test_near_duplicates_and_the_length_budget_are_respected() -> None:
+    a = _cands(_hit("Alpha", "The same wire copy sentence appears. X."), [0.9, 0.1])
+    b = _cands(_hit("Beta", "The same wire copy sentence appears. Y.", 1), [0.85, 0.1], rank=1)
+    a[0].vector = b[0].vector = np.asarray([1.0, 0.0])
+    assert extractive.select([_article(a, 0.9), _article(b, 0.9)], TH, limit=4, budget=700) == [a[0]]
+    long = _cands(_hit("Gamma", "G" * 300 + ". Z.", 2), [0.8, 0.1], rank=2)
+    assert extractive.select([_article(a, 0.9), _article(long, 0.9)], TH, limit=4, budget=200) == [a[0]]
+
+
+def test_article_signals_say_which_part_an_article_wins_and_whether_it_is_its_outlets_best() -> None:
+    a = _cands(_hit("Alpha", "Alpha on part one. Filler here."), [0.8, 0.1], parts=2)
+    a2 = _cands(_hit("Alpha", "Alpha again on part one. Filler.", 3), [0.4, 0.1], parts=2, rank=2)
+    b = _cands(_hit("Beta", "Beta on part two. Filler there.", 1), [0.5, 0.1], parts=2, rank=1)
+    a[0].p_part, a2[0].p_part, b[0].p_part = np.asarray([0.9, 0.1]), np.asarray([0.5, 0.1]), np.asarray([0.2, 0.7])
+    arts = {x.outlet + str(x.sentences[0].rank): x for x in articles.gather(Question("q", ["p1", "p2"]), a + a2 + b, 8)}
+    f = articles.FEATURES.index
+    assert arts["Alpha0"].parts_won == [0] and arts["Beta1"].parts_won == [1] and arts["Alpha2"].parts_won == []
+    assert arts["Alpha0"].x[f("best_of_outlet")] == 1.0 and arts["Alpha2"].x[f("best_of_outlet")] == 0.0
+    assert arts["Alpha0"].x[f("same_outlet")] == 2.0 and arts["Beta1"].x[f("rel_p")] == pytest.approx(0.5 / 0.8)
+
+
+def test_the_sentence_after_a_quote_joins_it_only_when_it_is_evidence_too() -> None:
+    cands = _cands(_hit("Alpha", "Asked about it, the mayor was blunt. It stays shut until spring. Unrelated."),
+                   [0.9, 0.5, 0.1])  # fmt: skip
+    groups = extractive.with_neighbours([cands[0]], cands, floor=0.4)
+    assert groups == [[cands[0], cands[1]]]
+    groups = extractive.with_neighbours([cands[0]], cands, floor=0.6)
+    assert groups == [[cands[0]]]
+
+
+def test_composed_answer_quotes_exact_spans_and_puts_the_short_answer_first() -> None:
+    hit = _hit("Alpha", "Sam Altman returned as chief executive. The board changed.")
+    cands = _cands(hit, [0.9, 0.1])
+    base = Answer("Who returned?", extractive.REFUSAL, [], True)
+    found = short.ShortAnswer("Sam Altman", [[cands[0]]])
+    answer = extractive.compose(base, [[cands[0]]], found)
+    assert answer.text.splitlines()[0] == "Sam Altman [1]"
+    c = answer.citations[0]
+    assert hit.chunk.text[c.start : c.end] == c.quote == "Sam Altman returned as chief executive."
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Who is the individual behind the fund?", True),
+        ("Which company spent billions on search deals?", True),
+        ("What entity took on the losses?", True),
+        ("What did the mayor say about the bridge?", False),
+        ("How many visitors came?", False),
+        ("When did the strikes pause?", False),
+    ],
+)
+def test_which_questions_ask_for_a_name(question: str, asks: bool) -> None:
+    assert short.asks_for_a_name(question) is asks
+
+
+def test_the_name_several_passages_agree_on_is_the_short_answer() -> None:
+    h1 = _hit("Alpha", "Sam Altman was ousted by the board. Investors were stunned.")
+    h2 = _hit("Beta", "The board later reinstated Sam Altman. Employees cheered.", 1)
+    h3 = _hit("Gamma", "Mira Murati briefly led the company. Then things changed.", 2)
+    cands = _cands(h1, [0.8, 0.1]) + _cands(h2, [0.7, 0.1], rank=1) + _cands(h3, [0.3, 0.1], rank=2)
+    coef = np.asarray([3.0, 3.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    model = Logistic(short.NAME_FEATURES, np.zeros(7), np.ones(7), coef, -3.0)
+    groups = [[cands[0]], [cands[2]]]
+    found = short.short_answer("Who was ousted by the board?", groups, cands, ["Alpha", "Beta"], model, 0.5)
+    assert found is not None and found.text == "Sam Altman" and found.groups == groups
+    assert short.short_answer("What did the board say?", groups, cands, [], model, 0.5) is None
+
+
+def test_a_weights_file_for_other_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads(weights.WEIGHTS_FILE.read_text(encoding="utf-8"))
+    assert weights.read_weights().sentences.coef.shape == (len(evidence.FEATURES),)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(data | {"articles": data["articles"] | {"features": ["best_p"]}}), encoding="utf-8")
+    with pytest.raises(weights.WeightsProblem, match="fitted for features"):
+        weights.read_weights(path)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(weights.WeightsProblem, match="cannot read"):
+        weights.read_weights(path)
