@@ -117,6 +117,8 @@ class ConversationStore:
 
     def list(self) -> list[ConversationInfo]:
         """Every conversation, the most recently active first."""
+        if not self.path.is_file():  # reading never creates the file (or the index folder)
+            return []
         with self._conn() as c:
             rows = c.execute(
                 "SELECT c.id, c.title, c.created_at, c.updated_at, COUNT(m.position) FROM conversations c "
@@ -130,6 +132,8 @@ class ConversationStore:
 
     def load(self, cid: str) -> list[StoredMessage]:
         """The messages of `cid` in order (empty if there is no such conversation)."""
+        if not self.path.is_file():
+            return []
         with self._conn() as c:
             rows = c.execute(
                 "SELECT role, text, answer FROM messages WHERE conversation_id = ? ORDER BY position", (cid,)
@@ -146,6 +150,8 @@ class ConversationStore:
         return out
 
     def delete(self, cid: str) -> None:
+        if not self.path.is_file():
+            return
         with self._conn() as c:
             c.execute("DELETE FROM messages WHERE conversation_id = ?", (cid,))
             c.execute("DELETE FROM conversations WHERE id = ?", (cid,))
