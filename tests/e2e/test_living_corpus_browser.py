@@ -133,7 +133,8 @@ def test_a_file_dropped_into_the_watched_corpus_is_answerable_without_a_reload(p
     dropped = time.monotonic()
     (server.corpus / "lantern-festival.md").write_bytes(NEW_ARTICLE)
     # The open chat notices the new index by itself (no reload, no click): a poll with the deadline.
-    page.get_by_text("Index updated: 1 article added").wait_for(timeout=DROP_TO_ANSWERABLE_S * 1000)
+    note = page.locator(".rag-index-note", has_text="Index updated: 1 article added")
+    note.wait_for(timeout=DROP_TO_ANSWERABLE_S * 1000)
     noticed = time.monotonic() - dropped
     wait_idle(page)
     answer = ask(page, NEW_QUESTION)
