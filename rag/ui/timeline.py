@@ -10,7 +10,7 @@ open the article that was clicked. Undated articles cannot be placed and are cou
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import altair as alt
@@ -20,7 +20,6 @@ from rag.types import Article, Citation
 
 #: The name of the point selection in every chart (the key of the clicked point in Streamlit's event).
 SELECTION = "pick"
-_ROW_PX = 34
 
 
 def plot_date(published: str) -> str | None:
@@ -75,23 +74,49 @@ def undated(rows: Sequence[dict[str, Any]]) -> int:
     return sum(1 for r in rows if r["date"] is None)
 
 
-def _points(rows: Sequence[dict[str, Any]], tooltip: list[alt.Tooltip], title: str, size: int) -> alt.Chart:
+def _x_axis(dates: Sequence[str]) -> alt.X:
+    """A day axis padded by a day each side; day ticks for a short story, month ticks for a long one."""
+    days = sorted(date.fromisoformat(d) for d in dates)
+    first, last = days[0] - timedelta(days=1), days[-1] + timedelta(days=1)
+    span = (last - first).days
+    if span <= 45:
+        ticks: Any = {"interval": "day", "step": max(1, span // 8)}
+        fmt = "%-d %b %Y" if span <= 8 else "%-d %b"
+    else:
+        ticks, fmt = {"interval": "month", "step": max(1, span // 240)}, "%b %Y"
+    return alt.X(
+        "date:T",
+        title="Published",
+        scale=alt.Scale(domain=[first.isoformat(), last.isoformat()]),
+        axis=alt.Axis(format=fmt, labelAngle=0, tickCount=ticks, grid=True, labelOverlap=True),
+    )
+
+
+def _points(
+    rows: Sequence[dict[str, Any]], tooltip: list[alt.Tooltip], title: str, size: int, label: str | None = None
+) -> alt.Chart | alt.LayerChart:
     dated = [r for r in rows if r["date"] is not None]
     outlets = sorted({r["outlet"] for r in dated})
-    frame = pd.DataFrame(dated, columns=list(rows[0].keys()) if rows else ["article_id", "outlet", "date"])
+    columns = list(rows[0].keys()) if rows else ["article_id", "outlet", "date"]
+    frame = pd.DataFrame(dated, columns=columns)
     pick = alt.selection_point(name=SELECTION, fields=["article_id"], on="click")
-    return (
-        alt.Chart(frame, title=title)
-        .mark_circle(size=size, opacity=0.85, stroke="white", strokeWidth=1)
-        .encode(
-            x=alt.X("date:T", title="Published", axis=alt.Axis(format="%d %b %Y", labelAngle=0, tickCount=6)),
-            y=alt.Y("outlet:N", title=None, sort=outlets, axis=alt.Axis(labelLimit=220)),
-            color=alt.Color("outlet:N", legend=None),
-            tooltip=tooltip,
-        )
+    y = alt.Y("outlet:N", title=None, sort=outlets, axis=alt.Axis(labelLimit=220, labelFontSize=12))
+    base = alt.Chart(frame, title=alt.Title(title, anchor="start", fontSize=14))
+    x = _x_axis([r["date"] for r in dated]) if dated else alt.X("date:T")
+    points = (
+        base.mark_circle(size=size, opacity=0.9, stroke="white", strokeWidth=1.5, cursor="pointer")
+        .encode(x=x, y=y, color=alt.Color("outlet:N", legend=None), tooltip=tooltip)
         .add_params(pick)
-        .properties(height=max(90, _ROW_PX * len(outlets) + 40))
     )
+    chart: alt.Chart | alt.LayerChart = points
+    if label:
+        text = base.mark_text(align="left", dx=11, fontSize=12, fontWeight="bold", color="#1a5fb4").encode(
+            x=x, y=y, text=f"{label}:N"
+        )
+        chart = alt.layer(points, text)
+    height = max(80, 46 * len(outlets))
+    # SVG, so each point is an element a browser (and a test) can find and click.
+    return chart.properties(height=height, usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def sources_chart(citations: Sequence[Citation]) -> alt.Chart:
@@ -103,7 +128,7 @@ def sources_chart(citations: Sequence[Citation]) -> alt.Chart:
         alt.Tooltip("title:N", title="Title"),
         alt.Tooltip("published:N", title="Published"),
     ]
-    return _points(rows, tooltip, "The sources on a timeline (click one to open it)", 220)
+    return _points(rows, tooltip, "The sources on a timeline (click a point to open the article)", 260, "cited")
 
 
 def corpus_chart(articles: Iterable[Article]) -> alt.Chart:
@@ -114,10 +139,10 @@ def corpus_chart(articles: Iterable[Article]) -> alt.Chart:
         alt.Tooltip("title:N", title="Title"),
         alt.Tooltip("published:N", title="Published"),
     ]
-    return _points(rows, tooltip, "Articles per outlet over time (click one to open it)", 120)
+    return _points(rows, tooltip, "Articles per outlet over time (click a point to open the article)", 140)
 
 
-def marks(chart: alt.Chart) -> list[dict[str, Any]]:
+def marks(chart: alt.Chart | alt.LayerChart) -> list[dict[str, Any]]:
     """The data rows a chart draws, one per mark (for tests and for checking what a click can return)."""
     spec = chart.to_dict()
     datasets = spec.get("datasets", {})

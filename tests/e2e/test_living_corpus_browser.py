@@ -180,7 +180,7 @@ def test_an_article_removed_on_the_corpus_page_is_no_longer_cited(page, server: 
     page.get_by_role("button", name="Remove from corpus").click()
     page.get_by_role("button", name="Remove", exact=True).click()
     page.get_by_text("Removed “").wait_for(timeout=ANSWER_MS)
-    assert not list(server.corpus.rglob("*")) or all(title not in p.read_text() for p in server.corpus.glob("*.md"))
+    assert all(title not in p.read_text() for p in server.corpus.rglob("*.md")), "its file left the corpus"
     page.goto(server.url)
     wait_idle(page, STARTUP_MS)
     again = ask(page, question)
@@ -219,7 +219,7 @@ def test_a_conversation_survives_a_reload_and_a_server_restart(page, server: Ser
     page.reload()
     wait_idle(page, STARTUP_MS)
     messages = page.get_by_test_id("stChatMessage")
-    assert messages.first.inner_text().strip().startswith(question[:30])
+    assert question in messages.first.inner_text()
     assert messages.nth(1).locator(".rag-card").count() >= 1
     sidebar = page.get_by_test_id("stSidebar")
     assert sidebar.get_by_text("Conversations").count() == 1
@@ -230,14 +230,14 @@ def test_a_conversation_survives_a_reload_and_a_server_restart(page, server: Ser
     wait_idle(page, STARTUP_MS)
     messages = page.get_by_test_id("stChatMessage")
     messages.first.wait_for(timeout=ANSWER_MS)
-    assert messages.first.inner_text().strip().startswith(question[:30])
+    assert question in messages.first.inner_text()
     assert messages.nth(1).locator(".rag-card").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "after_restart.png"), full_page=True)
 
     # Delete it from the sidebar: it leaves the list and the chat is empty again.
     cid = url.split("c=", 1)[1].split("&")[0]
     before = sidebar.locator("[class*='st-key-delete-']").count()
-    sidebar.locator(f".st-key-delete-{cid} button").click()
+    sidebar.locator(f".st-key-delete-{cid}").get_by_role("button").first.click()
     wait_idle(page)
     assert sidebar.locator("[class*='st-key-delete-']").count() == before - 1
     assert page.get_by_test_id("stChatMessage").count() == 0

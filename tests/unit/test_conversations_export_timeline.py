@@ -118,7 +118,9 @@ def test_sources_timeline_has_one_mark_per_cited_article() -> None:
     assert a1["cited"] == "[1] [3]" and a1["outlet"] == "Dawn"
     spec = chart.to_dict()
     assert spec["params"][0]["name"] == timeline.SELECTION
-    assert spec["encoding"]["x"]["field"] == "date" and spec["encoding"]["y"]["field"] == "outlet"
+    [points] = [layer for layer in spec["layer"] if layer["mark"]["type"] == "circle"]  # the rest are labels
+    assert points["encoding"]["x"]["field"] == "date" and points["encoding"]["y"]["field"] == "outlet"
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"  # points a browser can find and click
 
 
 def test_undated_articles_are_left_off_and_counted() -> None:
