@@ -93,7 +93,12 @@ def _x_axis(dates: Sequence[str]) -> alt.X:
 
 
 def _points(
-    rows: Sequence[dict[str, Any]], tooltip: list[alt.Tooltip], title: str, size: int, label: str | None = None
+    rows: Sequence[dict[str, Any]],
+    tooltip: list[alt.Tooltip],
+    title: str,
+    size: int,
+    label: str | None = None,
+    row_px: int = 40,
 ) -> alt.Chart | alt.LayerChart:
     dated = [r for r in rows if r["date"] is not None]
     outlets = sorted({r["outlet"] for r in dated})
@@ -114,9 +119,9 @@ def _points(
             x=x, y=y, text=f"{label}:N"
         )
         chart = alt.layer(points, text)
-    height = max(80, 46 * len(outlets))
-    # SVG, so each point is an element a browser (and a test) can find and click.
-    return chart.properties(height=height, usermeta={"embedOptions": {"renderer": "svg"}})
+    # One band of `row_px` per outlet (a fixed pixel height is squeezed by Streamlit's layout); SVG, so each
+    # point is an element a browser (and a test) can find and click.
+    return chart.properties(height=alt.Step(row_px), usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def sources_chart(citations: Sequence[Citation]) -> alt.Chart:
@@ -139,7 +144,7 @@ def corpus_chart(articles: Iterable[Article]) -> alt.Chart:
         alt.Tooltip("title:N", title="Title"),
         alt.Tooltip("published:N", title="Published"),
     ]
-    return _points(rows, tooltip, "Articles per outlet over time (click a point to open the article)", 140)
+    return _points(rows, tooltip, "Articles per outlet over time (click a point to open the article)", 140, row_px=32)
 
 
 def marks(chart: alt.Chart | alt.LayerChart) -> list[dict[str, Any]]:

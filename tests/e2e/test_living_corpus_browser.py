@@ -155,7 +155,7 @@ def test_the_timeline_draws_one_mark_per_cited_article_and_opens_it(page) -> Non
     page.set_viewport_size({"width": 1400, "height": 1400})  # question, answer, timeline and cards
     page.get_by_test_id("stChatMessage").first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
-    page.screenshot(path=str(ARTIFACTS / "chat.png"))
+    page.screenshot(path=str(ARTIFACTS / "chat_timeline.png"))  # docs/screenshots/chat.png
     page.set_viewport_size({"width": 1400, "height": 1000})
     marks.first.click()
     dialog = page.get_by_role("dialog")
