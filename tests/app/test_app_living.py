@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from rag.config import Settings
 from rag.conversations import ConversationStore
@@ -108,3 +109,27 @@ def test_corpus_rows_search_and_failed_files(tmp_index: Settings) -> None:
     dawn = corpus.search_rows(rows, "dawn")
     assert dawn and all("dawn" in (r["outlet"] + r["title"] + r["source"]).lower() for r in dawn)
     assert [p.source for p in read_problems(tmp_index.index_dir) if p.skipped] == ["broken.json"]
+
+
+def _corpus_page() -> None:
+    from rag.ui.pages import corpus as corpus_page
+
+    corpus_page.page()
+
+
+def test_corpus_page_lists_articles_removes_one_and_shows_failed_files(app_for, tmp_index: Settings) -> None:
+    (tmp_index.corpus_dir / "broken.json").write_text('{"body": ')
+    update_index(tmp_index)
+    app_for(tmp_index)  # sets the RAG_* variables the page reads
+    at = AppTest.from_function(_corpus_page, default_timeout=180).run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 5
+    assert "broken.json" in at.dataframe[1].value["file"].tolist()
+    victim = at.selectbox(key="corpus_pick").options[0]
+    first_id = corpus.article_rows(load_index(tmp_index.index_dir))[0]["id"]
+    at.selectbox(key="corpus_pick").set_value(first_id).run()  # the widget's values are article ids
+    at.button(key="corpus_remove").click().run()
+    assert not at.exception, at.exception
+    assert at.success and at.success[0].value.startswith("Removed")
+    assert len(at.dataframe[0].value) == 4
+    assert victim not in at.selectbox(key="corpus_pick").options

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from rag.config import Settings
@@ -157,9 +158,9 @@ def test_the_timeline_draws_one_mark_per_cited_article_and_opens_it(page) -> Non
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "chat_timeline.png"))  # docs/screenshots/chat.png
     page.set_viewport_size({"width": 1400, "height": 1000})
-    marks.first.click()
+    wait_idle(page)
     dialog = page.get_by_role("dialog")
-    dialog.locator(".rag-article").wait_for(timeout=ANSWER_MS)
+    click_until(lambda: timeline_marks(answer).first.click(), dialog.locator(".rag-article"))
     assert dialog.locator("mark.rag-hl").count() == 1, "the cited passage is highlighted"
     page.screenshot(path=str(ARTIFACTS / "timeline_click.png"))
 
@@ -175,8 +176,9 @@ def test_an_article_removed_on_the_corpus_page_is_no_longer_cited(page, server: 
     corpus_marks.first.wait_for(timeout=ANSWER_MS)
     assert corpus_marks.count() == 6  # the five seeds and the dropped article
     page.screenshot(path=str(ARTIFACTS / "corpus_page.png"), full_page=True)
-    page.get_by_test_id("stSelectbox").click()
-    page.get_by_role("option", name=title).first.click()
+    option = page.get_by_role("option", name=title).first
+    click_until(lambda: page.get_by_test_id("stSelectbox").click(), option)
+    option.click()
     page.get_by_role("button", name="Remove from corpus").click()
     page.get_by_role("button", name="Remove", exact=True).click()
     page.get_by_text("Removed “").wait_for(timeout=ANSWER_MS)
@@ -185,6 +187,19 @@ def test_an_article_removed_on_the_corpus_page_is_no_longer_cited(page, server: 
     wait_idle(page, STARTUP_MS)
     again = ask(page, question)
     assert title not in cited_titles(again)
+
+
+def click_until(click, shown, attempts: int = 3, each_ms: int = 10_000) -> None:
+    """Click and wait for `shown`; again if a rerun redrew the element under the click (a chart re-embedded
+    after a resize, a dropdown closed by a redraw). Fails after `attempts`."""
+    for attempt in range(attempts):
+        click()
+        try:
+            shown.wait_for(timeout=each_ms)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
 
 
 def wait_idle_page(page) -> None:

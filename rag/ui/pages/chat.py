@@ -382,7 +382,7 @@ def page() -> None:
     st.title("Ask the news")
     st.caption(render.md_escape(answering.intro(settings.llm)))
     shared.show_index_note()
-    shared.index_poll(key, settings, pipe)
+    shared.index_poll(settings)
     if problem:
         st.error(
             render.md_escape(f"The index cannot be used: {problem}.")

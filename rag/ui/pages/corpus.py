@@ -77,7 +77,7 @@ def page() -> None:
     shared.note_index_change(facts)
     st.title("Corpus")
     shared.show_index_note()
-    shared.index_poll(key, settings, pipe)
+    shared.index_poll(settings)
     if problem:
         st.error(render.md_escape(f"The index cannot be used: {problem}."))
         problems_section(settings)

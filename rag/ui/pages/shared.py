@@ -99,19 +99,21 @@ def note_index_change(facts: dict[str, Any] | None) -> bool:
     return True
 
 
-def index_poll(key: str, settings: Settings, pipe: Pipeline) -> None:
-    """Every `index_poll_seconds`, check the manifest; when the index moved, redraw the page with the note."""
+def index_poll(settings: Settings) -> None:
+    """Every `index_poll_seconds`, read the manifest; when the index moved (or first appeared), rerun the whole
+    page, whose run refreshes the pipeline and notes what changed (`current_facts`, `note_index_change`)."""
 
     def poll() -> None:
+        ss = st.session_state
         try:
             generation = str(read_manifest(settings.index_dir)["generation"])
         except IndexProblem:
             return
-        if generation == st.session_state.get("seen_generation"):
+        # Once per new generation, even if the page cannot use it (a broken index must not rerun forever).
+        if generation in (ss.get("seen_generation"), ss.get("polled_generation")):
             return
-        facts, _ = current_facts(key, settings, pipe)
-        if note_index_change(facts):
-            st.rerun(scope="app")  # status, filters and the note redrawn from the new index
+        ss.polled_generation = generation
+        st.rerun(scope="app")
 
     st.fragment(run_every=settings.index_poll_seconds)(poll)()
 
