@@ -65,13 +65,18 @@ class WatchUpdate:
         return out
 
 
-def relevant(corpus_dir: Path) -> Callable[[watchfiles.Change, str], bool]:
-    """The watch filter: files the corpus walk reads (not hidden, not README/sources.json, inside the corpus)."""
+def relevant(corpus_dir: Path, index_dir: Path | None = None) -> Callable[[watchfiles.Change, str], bool]:
+    """The watch filter: files the corpus walk reads (not hidden, not README/sources.json, inside the corpus),
+    never the index's own files (an index folder inside the corpus would otherwise wake the watcher itself)."""
     root = Path(corpus_dir).resolve()
+    index_root = Path(index_dir).resolve() if index_dir is not None else None
 
     def keep(change: watchfiles.Change, path: str) -> bool:
+        resolved = Path(path).resolve()
+        if index_root is not None and (resolved == index_root or index_root in resolved.parents):
+            return False
         try:
-            rel = Path(path).resolve().relative_to(root)
+            rel = resolved.relative_to(root)
         except ValueError:
             return False
         if any(part.startswith(".") for part in rel.parts) or any(p in {"__pycache__"} for p in rel.parts):
@@ -185,7 +190,7 @@ class CorpusWatcher:
             self.apply([])
         batches = watchfiles.watch(
             self.corpus_dir,
-            watch_filter=relevant(self.corpus_dir),
+            watch_filter=relevant(self.corpus_dir, Path(self.settings.index_dir)),
             debounce=self.settings.watch_debounce_ms,
             step=self.settings.watch_step_ms,
             stop_event=self.stop_event,

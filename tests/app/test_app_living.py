@@ -133,3 +133,12 @@ def test_corpus_page_lists_articles_removes_one_and_shows_failed_files(app_for, 
     assert at.success and at.success[0].value.startswith("Removed")
     assert len(at.dataframe[0].value) == 4
     assert victim not in at.selectbox(key="corpus_pick").options
+
+
+def test_change_counts_name_what_moved() -> None:
+    from rag.ui.pages.shared import change_counts
+
+    assert change_counts({"a": "1", "b": "1"}, {"a": "2", "c": "1", "d": "1"}) == (
+        "2 articles added · 1 article updated · 1 article removed"
+    )
+    assert change_counts({"a": "1"}, {"a": "1"}) == ""

@@ -107,6 +107,9 @@ def test_hidden_and_readme_files_are_not_events(tmp_path: Path) -> None:
     assert not keep(None, str(tmp_path / ".git" / "index"))
     assert not keep(None, str(tmp_path / "README.md"))
     assert not keep(None, str(tmp_path.parent / "elsewhere.md"))
+    in_corpus_index = relevant(tmp_path, tmp_path / "index")
+    assert not in_corpus_index(None, str(tmp_path / "index" / "gen-1" / "meta.sqlite"))
+    assert in_corpus_index(None, str(tmp_path / "indexes.md"))
 
 
 def test_a_failed_update_is_reported_and_the_watcher_goes_on(watching) -> None:

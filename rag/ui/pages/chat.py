@@ -206,8 +206,8 @@ def export_buttons(settings: Settings) -> None:
     title = info.title if info else chat_title(ss.messages)
     stored = [StoredMessage(m.role, m.text, m.answer) for m in ss.messages]
     stem = export.file_stem(title)
-    c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button(
+    row = st.container(horizontal=True, key="export_row")
+    row.download_button(
         "Export Markdown",
         export.conversation_markdown(title, stored),
         file_name=f"{stem}.md",
@@ -216,7 +216,7 @@ def export_buttons(settings: Settings) -> None:
         icon=":material/download:",
         on_click="ignore",
     )
-    c2.download_button(
+    row.download_button(
         "Export JSON",
         export.conversation_json(ss.conversation_id or "chat", stored),
         file_name=f"{stem}.json",
