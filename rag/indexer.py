@@ -227,3 +227,20 @@ def read_problems(index_dir: Path) -> list[Problem]:
         return [Problem(str(d["source"]), str(d["message"]), bool(d.get("skipped", True))) for d in data]
     except (OSError, ValueError, KeyError, TypeError):
         return []
+
+
+def corpus_mismatch(index: IndexData, corpus_dir: Path) -> str | None:
+    """A message when the corpus folder clearly is not the one the index was built from.
+
+    Indexing an upload syncs the index with the *whole* corpus folder, so pointing the app at the wrong
+    folder would silently drop every indexed article. When none of the indexed articles' files exist in
+    the folder, refuse instead.
+    """
+    sources = {a.source.split("#", 1)[0] for a in index.articles.values() if a.source}
+    if not sources or any((corpus_dir / s).is_file() for s in sources):
+        return None
+    return (
+        f"the index in '{index.path}' was not built from the corpus folder '{corpus_dir}' (none of its "
+        "articles' files are there); set RAG_CORPUS_DIR to the folder it was built from, or rebuild it with "
+        "`rag index --corpus <folder>`"
+    )

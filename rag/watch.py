@@ -12,6 +12,8 @@
 - A half-written file is waited for (`settle`) and, if it was still caught incomplete or unparseable, its
   next write is a new event and a new update: it is picked up once complete.
 - A file that cannot be read is reported by `update_index` as skipped; the watcher names it and goes on.
+- A corpus folder that is not the one the index was built from (none of its articles' files are there) is
+  refused, as uploads are: an update would otherwise drop every article.
   A failed update (lock timeout, disk full) is reported and the watcher keeps watching.
 """
 
@@ -26,9 +28,9 @@ from pathlib import Path
 import watchfiles
 
 from rag.config import Settings
-from rag.indexer import IndexSummary, update_index
+from rag.indexer import IndexSummary, corpus_mismatch, update_index
 from rag.ingest.corpus import IGNORED_NAMES
-from rag.store import IndexProblem
+from rag.store import IndexMismatch, IndexProblem, load_index
 
 #: update(settings) -> summary: the incremental indexer (a stand-in in unit tests).
 Updater = Callable[[Settings], IndexSummary]
@@ -144,6 +146,7 @@ class CorpusWatcher:
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # set once the file-system watch is in place
         self.updates: list[WatchUpdate] = []
+        self.error = ""  # why a watcher thread ended early (a missing corpus folder), else ""
         self._thread: threading.Thread | None = None
 
     # -- one update ---------------------------------------------------------------------------------------
@@ -160,6 +163,8 @@ class CorpusWatcher:
         result = WatchUpdate(rel)
         t0 = time.perf_counter()
         try:
+            if mismatch := self._wrong_folder():
+                raise IndexMismatch(mismatch + "; the index was left as it is")
             result.summary = self.update(self.settings)
         except (IndexProblem, OSError) as exc:  # busy lock, disk full, corpus folder gone: report, keep watching
             result.error = str(exc)
@@ -175,6 +180,14 @@ class CorpusWatcher:
         self.on_update(result)
         return result
 
+    def _wrong_folder(self) -> str | None:
+        """Why the corpus folder is not the one the index was built from (then updating would drop every
+        article), or None. An index that is missing or unreadable is the indexer's to report."""
+        try:
+            return corpus_mismatch(load_index(self.settings.index_dir, verify=False), self.corpus_dir)
+        except IndexProblem:
+            return None
+
     def _rel(self, path: str) -> str:
         try:
             return Path(path).resolve().relative_to(self.corpus_dir.resolve()).as_posix()
@@ -185,7 +198,10 @@ class CorpusWatcher:
 
     def run(self) -> None:
         """Catch up once, then fold in each batch of changes until stopped."""
-        self.corpus_dir.mkdir(parents=True, exist_ok=True)
+        if not self.corpus_dir.is_dir():
+            raise FileNotFoundError(
+                f"corpus folder '{self.corpus_dir}' does not exist (set --corpus or RAG_CORPUS_DIR); nothing to watch"
+            )
         if self.initial_update and not self.stop_event.is_set():
             self.apply([])
         batches = watchfiles.watch(
@@ -205,9 +221,16 @@ class CorpusWatcher:
             if changes:
                 self.apply(path for _, path in changes)
 
+    def _run_reporting(self) -> None:
+        try:
+            self.run()
+        except Exception as exc:  # noqa: BLE001 - a thread's death must be said, not only printed as a trace
+            self.error = str(exc)
+            self.on_update(WatchUpdate([], error=f"the watcher stopped: {exc}"))
+
     def start(self) -> threading.Thread:
-        """Run the watcher in a daemon thread (the app's way); returns the thread."""
-        self._thread = threading.Thread(target=self.run, name="rag-corpus-watcher", daemon=True)
+        """Run the watcher in a daemon thread (the app's way); returns the thread. `error` says why it ended."""
+        self._thread = threading.Thread(target=self._run_reporting, name="rag-corpus-watcher", daemon=True)
         self._thread.start()
         return self._thread
 

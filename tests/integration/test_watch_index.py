@@ -133,3 +133,23 @@ def test_rag_index_watch_prints_a_line_per_update_and_stops_on_ctrl_c(tmp_index:
     assert code == 0, lines
     assert "rag: watch stopped" in lines[-1]
     assert "https://watch-herald.example/905" in urls(tmp_index)
+
+
+def test_a_corpus_folder_without_the_indexed_files_is_refused(tmp_index: Settings, tmp_path: Path) -> None:
+    """Pointed at the wrong (or an emptied) folder, an update would drop every article: refused instead."""
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    (empty / "one.md").write_text(article(906))
+    before = urls(tmp_index)
+    w = CorpusWatcher(tmp_index.model_copy(update={"corpus_dir": empty}), initial_update=False)
+    update = w.apply([str(empty / "one.md")])
+    assert "was not built from the corpus folder" in update.error and "left as it is" in update.error
+    assert urls(tmp_index) == before
+
+
+def test_a_missing_corpus_folder_stops_the_watcher_thread_with_a_reason(tmp_index: Settings, tmp_path: Path) -> None:
+    lines: list[str] = []
+    settings = tmp_index.model_copy(update={"corpus_dir": tmp_path / "nope"})
+    w = CorpusWatcher(settings, on_update=lambda u: lines.append(u.line()))
+    w.start().join(20)
+    assert "does not exist" in w.error and "the watcher stopped" in lines[-1]

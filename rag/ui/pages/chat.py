@@ -291,7 +291,9 @@ def sidebar_status(facts: dict[str, Any] | None, settings: Settings) -> None:
         return
     status = facts["status"]
     st.html(render.status_html(status))
-    if settings.watch:
+    if error := shared.watcher_error(settings):
+        st.warning(render.md_escape(f"The corpus is not watched: {error}."))
+    elif settings.watch:
         st.caption(f"Watching {render.md_escape(str(settings.corpus_dir))} for new, changed or removed files.")
     with st.expander(f"Outlets ({len(status['outlets'])})"):
         st.html(render.report_html("Articles per outlet", [f"{o}: {n}" for o, n in status["outlets"].items()]))

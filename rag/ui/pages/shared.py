@@ -57,6 +57,11 @@ def settings_and_pipeline() -> tuple[Settings, str, Pipeline]:
     return settings, key, load_pipeline(key)
 
 
+def watcher_error(settings: Settings) -> str:
+    """Why the app's corpus watcher stopped ('' when it runs, or when none was asked for)."""
+    return start_watcher(settings.model_dump_json()).error if settings.watch else ""
+
+
 def current_facts(key: str, settings: Settings, pipe: Pipeline) -> tuple[dict[str, Any] | None, str]:
     """(facts of the current generation, problem message): picks up a generation written by anyone."""
     try:
