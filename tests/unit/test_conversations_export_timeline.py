@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from rag.conversations import ConversationStore, answer_from_json, answer_to_json, title_for
+from rag.conversations import ConversationStore, StoredMessage, answer_from_json, answer_to_json, title_for
 from rag.types import Answer, Article, Citation
 from rag.ui import export, timeline
 
@@ -77,8 +77,6 @@ def test_answer_json_round_trip_ignores_unknown_keys() -> None:
 
 def test_markdown_export_holds_the_answer_and_its_numbered_sources() -> None:
     a = answer()
-    from rag.conversations import StoredMessage
-
     messages = [StoredMessage("user", a.question), StoredMessage("assistant", a.text, a)]
     md = export.conversation_markdown("Miller", messages)
     assert md.startswith("# Miller\n")
@@ -90,8 +88,6 @@ def test_markdown_export_holds_the_answer_and_its_numbered_sources() -> None:
 
 
 def test_markdown_export_escapes_markup_and_marks_refusals() -> None:
-    from rag.conversations import StoredMessage
-
     refused = Answer("q", "No article answers this.", [], True)
     c = Citation(1, "X", "<b>bold</b>", "", "javascript:alert(1)", "id", "a [link](x)", 0, 11)
     a = Answer("q", "text [1]", [c], False)
@@ -102,8 +98,6 @@ def test_markdown_export_escapes_markup_and_marks_refusals() -> None:
 
 
 def test_json_export_is_the_rag_ask_json_shape() -> None:
-    from rag.conversations import StoredMessage
-
     a = answer()
     items = json.loads(export.conversation_json("c1", [StoredMessage("user", "q"), StoredMessage("assistant", "", a)]))
     assert items == [a.to_json("c1:1")]
