@@ -84,6 +84,8 @@ def test_an_unreadable_file_is_reported_and_skipped(watcher: CorpusWatcher, tmp_
     (tmp_index.corpus_dir / "scan.txt").write_bytes(b"\x00\x9f binary scan")
     (tmp_index.corpus_dir / "good.md").write_text(article(901))
     assert wait_for(lambda: "https://watch-herald.example/901" in urls(tmp_index))
+    # The update's report is recorded just after its manifest switch: wait for it too.
+    assert wait_for(lambda: any("good.md" in u.paths for u in watcher.updates if u.summary), 30)
     lines = " ".join(u.line() for u in watcher.updates)
     assert "skipped: scan.txt: binary file" in lines
     (tmp_index.corpus_dir / "later.md").write_text(article(902))
