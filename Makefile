@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 INDEX_DIR ?= $(or $(RAG_INDEX_DIR),index)
 PORT ?= 8501
+# `make run WATCH=1`: the app also watches the corpus folder and indexes new, changed or removed files.
+WATCH ?=
 
-.PHONY: install run index test test-fast lint browser bench clean
+.PHONY: install run index watch test test-fast lint browser bench clean
 
 # torch first, from the CPU wheel on disk: any other torch request would pull the CUDA build.
 $(STAMP): pyproject.toml
@@ -22,9 +24,13 @@ install: $(STAMP)
 index: $(STAMP)
 	$(BIN)/rag index --index-dir $(INDEX_DIR)
 
+# Keep the index in step with the corpus folder until Ctrl-C (a line per update on stderr).
+watch: $(STAMP)
+	$(BIN)/rag index --watch --index-dir $(INDEX_DIR)
+
 run: $(STAMP)
 	@test -f $(INDEX_DIR)/manifest.json || $(BIN)/rag index --index-dir $(INDEX_DIR)
-	RAG_INDEX_DIR=$(INDEX_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
+	RAG_INDEX_DIR=$(INDEX_DIR) $(if $(WATCH),RAG_WATCH=true) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).

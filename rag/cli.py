@@ -8,6 +8,7 @@ corrupt or mismatched index, a busy lock, bad input lines), 2 wrong usage, 130 i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -79,6 +80,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     def waiting() -> None:
         print(f"rag: another indexer is updating '{settings.index_dir}'; waiting for it…", file=sys.stderr)
 
+    if args.watch:
+        return _watch(settings, args.rebuild)
     try:
         summary = update_index(settings, rebuild=args.rebuild, progress=progress, on_wait=waiting)
     finally:
@@ -97,6 +100,26 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"{summary.added} added, {summary.updated} updated, {summary.removed} removed, "
             f"{summary.unchanged} unchanged, {sum(p.skipped for p in summary.problems)} skipped."
         )
+    return EXIT_OK
+
+
+def _watch(settings: Settings, rebuild: bool) -> int:
+    """`rag index --watch`: update once, then after each burst of changes in the corpus folder, until Ctrl-C."""
+    from rag.indexer import update_index
+    from rag.watch import CorpusWatcher
+
+    if rebuild:
+        update_index(settings, rebuild=True)
+    watcher = CorpusWatcher(settings, on_update=lambda u: print(u.line(), file=sys.stderr, flush=True))
+    print(
+        f"rag: watching '{settings.corpus_dir}' for changes (index '{settings.index_dir}'); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    # Ctrl-C between updates or inside one: each update is atomic, and the lock is released on the way out.
+    with contextlib.suppress(KeyboardInterrupt):
+        watcher.run()
+    print("rag: watch stopped", file=sys.stderr, flush=True)
     return EXIT_OK
 
 
@@ -302,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index from the corpus folder")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: $RAG_CORPUS_DIR or seeds/)")
     p.add_argument("--rebuild", action="store_true", help="discard the existing index and build from scratch")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: fold in files that appear, change or disappear in the corpus folder (Ctrl-C stops)",
+    )
     common(p, "print one JSON summary object")
     p.set_defaults(func=cmd_index)
 

@@ -133,6 +133,35 @@ class Settings(BaseSettings):
     #: Verify each index file's SHA-256 against the manifest on load (detects truncation/tampering).
     verify_checksums: bool = True
 
+    # The living corpus (rag/watch.py, the app's corpus page and stored conversations).
+    watch: bool = Field(
+        default=False,
+        description="Run the corpus watcher inside the app process (as `rag index --watch` does in a terminal).",
+    )
+    watch_debounce_ms: int = Field(
+        default=2000, ge=50, description="Longest time (ms) one batch of file events is collected before updating."
+    )
+    watch_step_ms: int = Field(
+        default=300, ge=10, description="A batch ends once no file event came for this long (ms)."
+    )
+    watch_settle_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="A changed file is read once its size and mtime held still this long (half-written files).",
+    )
+    index_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often an open chat checks whether the index moved to a new generation."
+    )
+    conversations_db: Path | None = Field(
+        default=None,
+        description="SQLite file of saved chats; default `<index_dir>/conversations.sqlite` (never in the corpus).",
+    )
+
+    @property
+    def conversations_path(self) -> Path:
+        """Where the chats are kept: `conversations_db`, else beside the index files."""
+        return Path(self.conversations_db) if self.conversations_db else Path(self.index_dir) / "conversations.sqlite"
+
     #: Questions offered on the chat's empty screen (a JSON list in RAG_EXAMPLE_QUESTIONS); when empty, the app
     #: derives them from the index (names several outlets report on, the newest headline).
     example_questions: list[str] = Field(default_factory=list)

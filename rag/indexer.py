@@ -9,6 +9,8 @@ One writer at a time: a file lock in the index folder makes a second `rag index`
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,6 +37,9 @@ from rag.store import (
 )
 from rag.types import Article, Chunk
 from rag.vector_index import AnnPolicy
+
+#: The files the last update could not use and why (JSON, beside the index files; read by the corpus page).
+PROBLEMS_FILE = "problems.json"
 
 #: progress(stage, done, total): stage is "embed"; called after each embedded batch.
 Progress = Callable[[str, int, int], None]
@@ -140,6 +145,7 @@ def _update_locked(
             previous = None
     read = read_corpus(corpus_dir, max_bytes=int(settings.max_file_mb * 1024 * 1024))
     summary = IndexSummary(problems=read.problems)
+    write_problems(index_dir, read.problems)
 
     old_hashes = previous.hashes if previous else {}
     new = {a.id: a for a in read.articles}
@@ -192,3 +198,49 @@ def _update_locked(
     summary.embedded_chunks = len(chunks)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def write_problems(index_dir: Path, problems: list[Problem]) -> None:
+    """Record the last update's problems in `index_dir/problems.json` (atomically; only when they changed)."""
+    path = index_dir / PROBLEMS_FILE
+    data = [{"source": p.source, "message": p.message, "skipped": p.skipped} for p in problems]
+    try:
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == data:
+            return
+    except (OSError, ValueError):
+        pass  # unreadable: rewrite it
+    tmp = path.with_name(f".{PROBLEMS_FILE}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a report is a convenience: never fail an update for it
+
+
+def read_problems(index_dir: Path) -> list[Problem]:
+    """The problems the last update recorded (empty when none were, or the file is missing or unreadable)."""
+    try:
+        data = json.loads((Path(index_dir) / PROBLEMS_FILE).read_text(encoding="utf-8"))
+        return [Problem(str(d["source"]), str(d["message"]), bool(d.get("skipped", True))) for d in data]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def corpus_mismatch(index: IndexData, corpus_dir: Path) -> str | None:
+    """A message when the corpus folder clearly is not the one the index was built from.
+
+    Indexing an upload syncs the index with the *whole* corpus folder, so pointing the app at the wrong
+    folder would silently drop every indexed article. When none of the indexed articles' files exist in
+    the folder, refuse instead.
+    """
+    sources = {a.source.split("#", 1)[0] for a in index.articles.values() if a.source}
+    if not sources or any((corpus_dir / s).is_file() for s in sources):
+        return None
+    return (
+        f"the index in '{index.path}' was not built from the corpus folder '{corpus_dir}' (none of its "
+        "articles' files are there); set RAG_CORPUS_DIR to the folder it was built from, or rebuild it with "
+        "`rag index --corpus <folder>`"
+    )

@@ -9,5 +9,10 @@
 - `answering`: a language model's answer streamed as a draft, then the final verified `Answer`; the answerer's
   name, and the fallback reason shown as a warning when a configured model could not be used.
 
-`app.py` only lays out widgets and calls these; nothing here imports Streamlit.
+- `timeline`: Altair charts of an answer's sources and of the corpus on a date axis by outlet (clickable).
+- `export`: a conversation as Markdown (answers and numbered sources) or JSON (`rag ask --json` objects).
+- `corpus`: the corpus page's table rows and search, and removing an article's file from the corpus.
+
+The pages in `rag.ui.pages` (registered by `app.py`) lay out widgets and call these; apart from that
+sub-package, nothing here imports Streamlit.
 """

@@ -53,6 +53,8 @@ STYLE = """<style>
 .rag-report ul { margin: .2rem 0 .4rem 1.1rem; padding: 0; }
 .rag-report .rag-bad { color: #a33a00; }
 .rag-status td { padding: 0 .6rem .1rem 0; white-space: nowrap; }
+.rag-index-note { font-size: .85rem; color: #26734d; border-left: 3px solid #2f9e66; padding: .15rem .6rem;
+  margin-bottom: .4rem; }
 </style>"""
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -255,8 +257,12 @@ def article_html(
     body: str,
     span: tuple[int, int] | None,
     others: Sequence[tuple[int, int]] = (),
+    quoted: bool = True,
 ) -> str:
-    """The full article with the cited span highlighted (and the answer's other quotes from it, lightly)."""
+    """The full article with the cited span highlighted (and the answer's other quotes from it, lightly).
+
+    `quoted=False`: the article opened for itself (from a timeline or the corpus page), no quote to find.
+    """
     link = safe_url(url)
     meta = f"{_text(outlet)} · {_text(format_date(published))}"
     if link:
@@ -265,7 +271,7 @@ def article_html(
     if span is not None:
         spans.append((span[0], span[1], "rag-hl"))
         meta += ' · <a href="#rag-hl">jump to the quote ↓</a>'
-    else:
+    elif quoted:
         meta += " · the quoted passage is no longer in this article (it changed since the answer)"
     return (
         f'<div class="rag-article-meta">{meta}</div><h3>{_text(title)}</h3>'

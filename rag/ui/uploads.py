@@ -27,10 +27,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import yaml
 
 from rag.config import Settings
-from rag.indexer import IndexSummary, Progress, update_index
+from rag.indexer import IndexSummary, Progress, corpus_mismatch, update_index
 from rag.ingest import SUPPORTED_EXTENSIONS, Problem, parse_bytes
 from rag.ingest.corpus import IGNORED_NAMES
-from rag.store import IndexData, IndexNotFound, IndexProblem, load_index
+from rag.store import IndexNotFound, IndexProblem, load_index
 from rag.types import Article
 
 #: Uploads go into this sub-folder of the corpus, so they are easy to find and never mix with curated files.
@@ -225,23 +225,6 @@ def pasted_file(outlet: str, title: str, published: date | None, url: str, text:
         meta["url"] = url
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=10_000)
     return safe_filename(f"{title[:60]}.txt"), f"---\n{front}---\n\n{text}\n".encode(), ""
-
-
-def corpus_mismatch(index: IndexData, corpus_dir: Path) -> str | None:
-    """A message when the corpus folder clearly is not the one the index was built from.
-
-    Indexing an upload syncs the index with the *whole* corpus folder, so pointing the app at the wrong
-    folder would silently drop every indexed article. When none of the indexed articles' files exist in
-    the folder, refuse instead.
-    """
-    sources = {a.source.split("#", 1)[0] for a in index.articles.values() if a.source}
-    if not sources or any((corpus_dir / s).is_file() for s in sources):
-        return None
-    return (
-        f"the index in '{index.path}' was not built from the corpus folder '{corpus_dir}' (none of its "
-        "articles' files are there); set RAG_CORPUS_DIR to the folder it was built from, or rebuild it with "
-        "`rag index --corpus <folder>`"
-    )
 
 
 def _article_outcomes(files: Sequence[FileOutcome], summary: IndexSummary) -> list[ArticleOutcome]:
