@@ -253,7 +253,7 @@ def main() -> int:
     report["sentences"] = heldout(sentences, *sentence_xy(held))
     for c in cases:
         evidence.score(c.cands, sentences)
-    th = {"article": 0.3, "neighbour": 0.5, "name": 0.5, "refuse": 0.0}
+    th = {"article": 0.3, "support": 0.0, "neighbour": 0.5, "name": 0.5, "refuse": 0.0}
     weights = Weights(sentences, Logistic.neutral(articles.FEATURES), Logistic.neutral(short.NAME_FEATURES), th)
     arts = fit_logistic(articles.FEATURES, *article_xy(fit, weights))
     report["articles"] = heldout(arts, *article_xy(held, weights))
@@ -267,8 +267,9 @@ def main() -> int:
     # Thresholds: coordinate search on the fit half, two passes, with the answerer's own selection code.
     best = objective(metrics(fit, weights, limits))
     for _ in range(2):
-        for key in ("article", "neighbour", "name", "refuse"):
-            for v in [0.0, 0.01, 0.02, 0.03, 0.04, *THRESHOLD_GRID]:
+        for key in th:
+            small = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04]
+            for v in small + THRESHOLD_GRID:
                 trial = Weights(sentences, arts, names, th | {key: v})
                 score = objective(metrics(fit, trial, limits))
                 if score > best + 1e-9:

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
 
     # Extractive answer (rag/answer/extractive.py). Its evidence model and thresholds are fitted on data and
     # kept in rag/answer/selection_weights.json (bench/fit_answer.py, docs/evaluation.md "Answers").
+    answer_selection: Literal["support", "fitted"] = Field(
+        default="support",
+        description="How quotes are chosen: 'support' (hand-weighted support score) or 'fitted' (the fitted "
+        "evidence models: better on MultiHop-RAG, not yet on every seed question; docs/evaluation.md).",
+    )
     answer_sentences: int = Field(default=4, ge=1, description="At most this many sentences chosen as quotes.")
     answer_chars: int = Field(
         default=700, ge=100, description="Quotes stop being added once the chosen sentences reach this length."

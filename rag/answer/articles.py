@@ -16,6 +16,7 @@ relative to the others retrieved for the same question (`FEATURES`):
     rel_p, order       best_p relative to the best article's; 1 / (1 + its place among the articles)
     best_of_outlet     no other article of its outlet has a better sentence
     same_outlet        how many retrieved articles share its outlet
+    names              share of the names the question gives (outlets aside) found in its retrieved passages
 
 Fitted as the "articles" entry of `selection_weights.json` (label: the article is one of the query's gold
 evidence articles), see `rag.answer.weights`.
@@ -49,6 +50,7 @@ FEATURES = (
     "order",
     "best_of_outlet",
     "same_outlet",
+    "names",
 )
 
 
@@ -87,6 +89,8 @@ def gather(question: Question, cands: Sequence[Candidate], n_hits: int) -> list[
         ps = [k.p for k in ks]
         same = [b for b in by if outlets[b] == outlets[a]]
         dated = any(in_date_range(h.article.published, s, u) for s, u in question.ranges)
+        text = " ".join({id(k.hit): k.hit.chunk.text for k in ks}.values()).casefold()
+        named = sum(n.casefold() in text for n in question.names) / len(question.names) if question.names else 1.0
         x = np.asarray(
             [
                 ps[0],
@@ -104,6 +108,7 @@ def gather(question: Question, cands: Sequence[Candidate], n_hits: int) -> list[
                 1.0 / (1 + order[a]),
                 float(all(best_p[b] <= ps[0] for b in same)),
                 float(len(same)),
+                named,
             ]
         )
         out.append(ArticleEvidence(a, outlets[a], ks, x, won.get(a, [])))

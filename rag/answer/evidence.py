@@ -118,6 +118,7 @@ class Question:
     parts: list[str]  # the question's parts (see rag.query); [text] when it has one
     outlets: frozenset[str] = frozenset()
     ranges: tuple[tuple[str | None, str | None], ...] = ()  # publication ranges the question names
+    names: tuple[str, ...] = ()  # names the question gives (outlets left out): "Odile Ferrant"
 
 
 def describe(

@@ -28,6 +28,7 @@ from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
+from rag.words import names_in, without_outlets, word_tokens
 
 REFUSAL = "The articles in this corpus do not answer that question."
 
@@ -79,7 +80,8 @@ def question_of(question: str, query: SearchQuery, outlets: Sequence[str]) -> Qu
     named = {o for sq in query.subqueries if sq.kind == "source" for o in sq.outlets}
     named |= set(query.outlets) if len(query.outlets) < len(outlets) else set()
     ranges = tuple(dict.fromkeys((sq.since, sq.until) for sq in query.subqueries if sq.since or sq.until))
-    return Question(text, parts, frozenset(named), ranges)
+    names = tuple(without_outlets(names_in(word_tokens(text), question=True), outlets))
+    return Question(text, parts, frozenset(named), ranges, names)
 
 
 def rank_sentences(
@@ -149,6 +151,10 @@ def answer(
     settings: Settings,
 ) -> Answer:
     """Build the extractive answer for `question` from `hits` (already retrieved for `query`)."""
+    if settings.answer_selection == "support":
+        from rag.answer import support
+
+        return support.answer(question, query, hits, retriever, settings)
     base = Answer(
         question=question,
         text=REFUSAL,
@@ -195,9 +201,14 @@ def select(arts: Sequence[ArticleEvidence], thresholds: dict[str, float], limit:
     taken (wire copy in two outlets); once the chosen sentences reach `budget` characters, no more."""
     chosen: list[Candidate] = []
     used = 0
+    ctx = FEATURES.index("lex_ctx")
     for i, a in enumerate(arts):
         if len(chosen) >= limit or (i > 0 and a.p < thresholds["article"]):
             break
+        if not any(c.x[ctx] > 0 for c in a.sentences):
+            continue  # not one term of the question anywhere in what was retrieved of it: not about it
+        if i > 0 and a.sentences[0].p < thresholds["support"]:
+            continue  # an article on the story, but none of its sentences says what is asked
         part = a.parts_won[0] if a.parts_won else None
         c = a.sentences[0] if part is None else max(a.sentences, key=lambda c: c.p_part[part])
         if _duplicate(c, chosen) or (chosen and used + len(c.text) > budget):
@@ -223,7 +234,7 @@ def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], flo
         group = [c]
         while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
             nxt = run[at + 1]
-            if id(nxt) not in picked and nxt.p < floor:
+            if id(nxt) not in picked and nxt.p < floor and not completes(group[-1].text, nxt.text):
                 break
             if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
                 break
@@ -231,6 +242,17 @@ def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], flo
             at += 1
         groups.append(group)
     return groups
+
+
+#: A sentence opening with a quotation mark or one of these words carries on from the one before it.
+_CONTINUES = re.compile(r"^(?:[\"“‘']|(?:But|However|Yet|Still|Instead)\b)")
+
+
+def completes(sentence: str, following: str) -> bool:
+    """Whether `following` completes `sentence` as one statement: the words after "X was blunt:" or "X said."
+    (a quotation), or a "But…" that qualifies it. Such a sentence rarely repeats the question's words, so the
+    evidence model alone would leave it out, although it often holds the answer."""
+    return sentence.rstrip().endswith(":") or bool(_CONTINUES.match(following.lstrip()))
 
 
 def _citation(n: int, group: Sequence[Candidate]) -> Citation:

@@ -23,7 +23,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "answers"
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     base = tmp_path_factory.mktemp("answers")
     shutil.copytree(CORPUS, base / "corpus")
-    settings = Settings(index_dir=base / "index", corpus_dir=base / "corpus")
+    settings = Settings(index_dir=base / "index", corpus_dir=base / "corpus", answer_selection="fitted")
     update_index(settings)
     return Pipeline(settings)
 

@@ -15,7 +15,7 @@ from rag.answer.evidence import Candidate, Question
 from rag.answer.weights import Logistic
 from rag.types import Answer, ArticleRef, Chunk, Hit
 
-TH = {"article": 0.5, "neighbour": 0.4, "name": 0.5, "refuse": 0.1}
+TH = {"article": 0.5, "support": 0.0, "neighbour": 0.4, "name": 0.5, "refuse": 0.1}
 
 
 def _hit(outlet: str, body: str, rank_id: int = 0) -> Hit:
@@ -31,7 +31,9 @@ def _cands(hit: Hit, probabilities: list[float], parts: int = 1, rank: int = 0) 
     for p in probabilities:
         end = body.find(". ", start)
         end = len(body) if end < 0 else end + 1
-        c = Candidate(hit, rank, start, end, body[start:end], p=p, p_part=np.full(parts, p))
+        # Every signal at 0.5: each sentence shares some of the question's terms.
+        x = np.full(len(evidence.FEATURES), 0.5)
+        c = Candidate(hit, rank, start, end, body[start:end], x=x, p=p, p_part=np.full(parts, p))
         out.append(c)
         start = end + 1
     return out
