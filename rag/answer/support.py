@@ -13,8 +13,8 @@ The weights were set on the seed dev questions and checked on MultiHop-RAG (docs
 
 It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold` (unset: `REFUSAL_THRESHOLD`),
 or when the question names something the corpus never mentions (see `missing_names`). Where outlets give their
-own versions of the same fact, the best sentence of each outlet that is nearly as good as the overall best is kept, so the
-answer shows every outlet's version side by side instead of silently picking one.
+own versions of the same fact, the best sentence of each outlet that is nearly as good as the overall best is
+kept, so the answer shows every outlet's version side by side instead of silently picking one.
 """
 
 from __future__ import annotations
