@@ -186,7 +186,9 @@ def _update_locked(
         add_vectors=vectors,
     )
     fields = build_fields(settings, dimension)
-    manifest = write_generation(index_dir, previous, changes, fields, AnnPolicy.from_settings(settings))
+    manifest = write_generation(
+        index_dir, previous, changes, fields, AnnPolicy.from_settings(settings), bm25_outlet=settings.bm25_outlet
+    )
     summary.articles = len(new)
     summary.chunks = int(manifest["chunks"])
     summary.embedded_chunks = len(chunks)
