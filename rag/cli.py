@@ -80,7 +80,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"rag: another indexer is updating '{settings.index_dir}'; waiting for it…", file=sys.stderr)
 
     try:
-        summary = update_index(settings, rebuild=args.rebuild, progress=progress, on_wait=waiting)
+        summary = update_index(
+            settings,
+            rebuild=args.rebuild,
+            progress=progress,
+            on_wait=waiting,
+            engine=getattr(args, "engine", "local"),
+            ray_address=getattr(args, "ray_address", None),
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -302,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index from the corpus folder")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: $RAG_CORPUS_DIR or seeds/)")
     p.add_argument("--rebuild", action="store_true", help="discard the existing index and build from scratch")
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="embed here (default) or on a Ray cluster"
+    )
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to use with --engine ray (default: start one)")
     common(p, "print one JSON summary object")
     p.set_defaults(func=cmd_index)
 

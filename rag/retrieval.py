@@ -157,7 +157,11 @@ class Retriever:
     # -- fused search ------------------------------------------------------------------------------------
 
     def search(self, query: SearchQuery, k: int | None = None) -> list[Hit]:
-        """The top `k` chunks for `query`, filters applied, best first."""
+        """The top `k` chunks for `query`, filters applied, best first (one snapshot of the index)."""
+        with self.backend.session():
+            return self._search(query, k)
+
+    def _search(self, query: SearchQuery, k: int | None) -> list[Hit]:
         k = k or self.settings.top_k
         if self.backend.chunk_count() == 0:
             return []

@@ -18,6 +18,7 @@ tuple means "nothing" (what the intersection of disjoint outlet filters leaves).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -85,6 +86,10 @@ class Backend(Protocol):
     """What an index offers. Scores: inner product (dense) and BM25 (lexical), best first, ties by lower id."""
 
     name: str
+
+    def session(self) -> AbstractContextManager:
+        """Reads inside the block see one state of the index (a database snapshot; local: a no-op)."""
+        ...
 
     # -- what is indexed ---------------------------------------------------------------------------
     @property

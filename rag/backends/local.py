@@ -8,6 +8,7 @@ that, or one whose BM25 text setting (`bm25_outlet`) differs from the settings, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -88,6 +89,10 @@ class LocalBackend:
         df = np.diff(self.bm25.scores["indptr"]) if n else np.zeros(0, dtype=np.int64)
         self._df = {term: int(df[tid]) for term, tid in self.bm25.vocab_dict.items() if term and tid < len(df)}
         self._df = {t: d for t, d in self._df.items() if d > 0}
+
+    def session(self) -> contextlib.AbstractContextManager:
+        """Nothing to open: a loaded generation never changes under a reader."""
+        return contextlib.nullcontext()
 
     # -- what is indexed ---------------------------------------------------------------------------
     @property
