@@ -86,7 +86,13 @@ def connect(dsn: str | None, create_extension: bool = False, **kwargs: Any):  # 
             conn.commit()
         register_vector(conn)
     except psycopg.Error as exc:
+        conn.rollback()
+        no_index = conn.execute("SELECT to_regclass('rag_manifest') IS NULL").fetchone()[0]
         conn.close()
+        if no_index:  # a database nothing was indexed into yet (pgvector is created by the first `rag index`)
+            raise IndexNotFound(
+                f"no index in PostgreSQL at {_redact(dsn)}: run `rag index` with RAG_BACKEND=postgres"
+            ) from None
         raise DatabaseUnavailable(
             f"PostgreSQL at {_redact(dsn)} has no usable pgvector extension ({str(exc).strip().splitlines()[0]}); "
             "install pgvector on the server or ask its administrator to `CREATE EXTENSION vector`"
