@@ -75,6 +75,7 @@ class LocalPostgres:
     proc: subprocess.Popen
     owner: tuple[int, int] | None
     log: Path
+    conf: dict | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -90,8 +91,12 @@ class LocalPostgres:
         return f"postgresql://postgres@{HOST}:{self.port}/postgres"
 
     @classmethod
-    def start(cls, root: Path | None = None, port: int | None = None, timeout: float = 60.0) -> LocalPostgres:
-        """initdb (if the folder is new) and start the server; returns when it accepts connections."""
+    def start(
+        cls, root: Path | None = None, port: int | None = None, timeout: float = 60.0, conf: dict | None = None
+    ) -> LocalPostgres:
+        """initdb (if the folder is new) and start the server; returns when it accepts connections.
+
+        `conf`: extra server settings (e.g. {"maintenance_work_mem": "2GB"} for a large HNSW build)."""
         owner = _ensure_user()
         root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rag-pg-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -120,10 +125,11 @@ class LocalPostgres:
         proc = subprocess.Popen(
             [str(binaries / "postgres"), "-D", str(data), "-p", str(port),
              "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sock}",
-             "-c", "max_connections=100", "-c", "shared_buffers=128MB", "-c", "fsync=on"],
+             "-c", "max_connections=100", "-c", "shared_buffers=128MB", "-c", "fsync=on",
+             *[a for k, v in (conf or {}).items() for a in ("-c", f"{k}={v}")]],
             stdout=logf, stderr=subprocess.STDOUT, cwd=root, start_new_session=True, **kwargs,
         )  # fmt: skip
-        server = cls(root, port, proc, owner, log)
+        server = cls(root, port, proc, owner, log, conf)
         server.wait_ready(timeout)
         return server
 
@@ -165,7 +171,7 @@ class LocalPostgres:
 
     def restart(self, timeout: float = 60.0) -> None:
         """Start again on the same data folder and port (after `kill` or `stop`): crash recovery runs first."""
-        fresh = LocalPostgres.start(self.root, self.port, timeout)
+        fresh = LocalPostgres.start(self.root, self.port, timeout, self.conf)
         self.proc, self._stopped = fresh.proc, False
 
     def stop(self, remove: bool = False) -> None:

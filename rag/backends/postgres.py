@@ -39,11 +39,14 @@ from rag import __version__
 from rag.backends import ChunkRow, Filter, register
 from rag.filters import date_bounds
 from rag.lexical import K1, B, bm25_document, tokenize
+from rag.lexical import idf as lexical_idf
 from rag.store import FORMAT_VERSION, Changes, IndexMismatch, IndexNotFound, IndexProblem
 from rag.types import Article, ArticleRef, Chunk
 
 _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
 _POOL = 8
+#: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
+_RARE_DF = 1000
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -113,8 +116,7 @@ def _schema(dimension: int) -> list[str]:
         "CREATE INDEX IF NOT EXISTS rag_chunks_article ON rag_chunks (article_id)",
         "CREATE INDEX IF NOT EXISTS rag_chunks_outlet ON rag_chunks (outlet_cf)",
         """CREATE TABLE IF NOT EXISTS rag_postings (
-            term text NOT NULL, chunk_id bigint NOT NULL REFERENCES rag_chunks(id) ON DELETE CASCADE,
-            tf int NOT NULL, PRIMARY KEY (term, chunk_id))""",
+            term text NOT NULL, chunk_id bigint NOT NULL, tf int NOT NULL, PRIMARY KEY (term, chunk_id))""",
         "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk_id)",
         "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
         """CREATE TABLE IF NOT EXISTS rag_stats (
@@ -324,9 +326,35 @@ class PostgresBackend:
         return out
 
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
+        """BM25 top `n`, exact. A frequent term's postings are long; when the query also has rarer terms, the
+        chunks holding those are scored first (all terms counted), and if even the sum of the frequent terms'
+        largest possible contributions (idf each: the tf part is below 1) cannot reach the n-th score, no chunk
+        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995).
+        Otherwise every posting is scored."""
         if not tokens:
             return []
+        qtf = Counter(tokens)
+        with self.session():
+            n_docs = self.chunk_count()
+            df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
+            if not df:
+                return []
+            limit = max(_RARE_DF, n_docs // 50)
+            rare = [t for t, d in df.items() if d <= limit]
+            common = [t for t in df if t not in rare]
+            if rare and common:
+                rows = self._bm25(tokens, n, flt, rare)
+                bound = sum(qtf[t] * lexical_idf(df[t], n_docs) for t in common)
+                if len(rows) >= n and bound < rows[n - 1][1] * (1 - 1e-6):
+                    return rows
+            return self._bm25(tokens, n, flt, None)
+
+    def _bm25(self, tokens: list[str], n: int, flt: Filter | None, within: list[str] | None) -> list[tuple[int, float]]:
+        """BM25 of the chunks holding a query term (only those holding one of `within`, when given)."""
         where, params = _where(flt)
+        if within is not None:
+            where += " AND p.chunk_id IN (SELECT r.chunk_id FROM rag_postings r WHERE r.term = ANY(%s))"
+            params = [*params, list(within)]
         # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
         # rounded to float32 as bm25s stores it.
         rows = self._rows(
@@ -417,6 +445,12 @@ class PostgresBackend:
                         "(SELECT count(*) AS n, coalesce(sum(len), 0) AS l FROM rag_chunks "
                         "WHERE article_id = ANY(%s)) s "
                         "WHERE rag_stats.id = 1",
+                        [remove],
+                    )
+                    # Postings have no foreign key (millions of rows: checking each would dominate a build).
+                    cur.execute(
+                        "DELETE FROM rag_postings WHERE chunk_id IN "
+                        "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
                         [remove],
                     )
                     cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
