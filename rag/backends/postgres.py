@@ -45,6 +45,8 @@ from rag.types import Article, ArticleRef, Chunk
 
 _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
 _POOL = 8
+#: Table layout version, in the manifest row: another one is refused with "rebuild".
+SCHEMA_VERSION = 2
 #: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
 _RARE_DF = 1000
 
@@ -114,9 +116,14 @@ def _schema(dimension: int) -> list[str]:
             start int NOT NULL, "end" int NOT NULL, outlet_cf text NOT NULL, first_day text, last_day text,
             len int NOT NULL, embedding vector({int(dimension)}) NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS rag_chunks_article ON rag_chunks (article_id)",
+        # A narrow copy of what BM25 and the filters read per chunk: scanning it never touches the vectors.
+        """CREATE TABLE IF NOT EXISTS rag_chunk_meta (
+            id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
+            outlet_cf text NOT NULL, first_day text, last_day text, len int NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS rag_chunks_outlet ON rag_chunks (outlet_cf)",
         """CREATE TABLE IF NOT EXISTS rag_postings (
-            term text NOT NULL, chunk_id bigint NOT NULL, tf int NOT NULL, PRIMARY KEY (term, chunk_id))""",
+            term text NOT NULL, chunk_id bigint NOT NULL, tf int NOT NULL,
+            PRIMARY KEY (term, chunk_id) INCLUDE (tf))""",
         "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk_id)",
         "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
         """CREATE TABLE IF NOT EXISTS rag_stats (
@@ -201,6 +208,11 @@ class PostgresBackend:
             raise IndexMismatch(
                 f"the index was built with model '{manifest.get('model')}' but the settings ask for '{model}'; "
                 "run `rag index --rebuild` to build a fresh index"
+            )
+        if manifest.get("schema") != SCHEMA_VERSION:
+            raise IndexMismatch(
+                f"the index in PostgreSQL at {_redact(dsn)} has table layout {manifest.get('schema', 1)}, this version "
+                f"reads {SCHEMA_VERSION}; run `rag index --rebuild` with RAG_BACKEND=postgres"
             )
         self._manifest = manifest
         self._view = _IndexView(self)
@@ -296,17 +308,20 @@ class PostgresBackend:
     def hashes(self) -> Mapping[str, str]:
         return dict(self._rows("SELECT id, hash FROM rag_articles"))
 
+    def outlet_counts(self) -> dict[str, int]:
+        return {o: int(n) for o, n in self._rows("SELECT outlet, count(*) FROM rag_articles GROUP BY outlet")}
+
     def max_chunk_id(self) -> int:
         return int(self._rows("SELECT coalesce(max(id), -1) FROM rag_chunks")[0][0])
 
     # -- search ----------------------------------------------------------------------------------------
     def any_match(self, flt: Filter | None) -> bool:
         where, params = _where(flt)
-        return bool(self._rows(f"SELECT EXISTS (SELECT 1 FROM rag_chunks c WHERE {where})", params)[0][0])  # noqa: S608
+        return bool(self._rows(f"SELECT EXISTS (SELECT 1 FROM rag_chunk_meta c WHERE {where})", params)[0][0])  # noqa: S608
 
     def chunk_ids(self, flt: Filter | None) -> list[int]:
         where, params = _where(flt)
-        return [int(r[0]) for r in self._rows(f"SELECT c.id FROM rag_chunks c WHERE {where} ORDER BY c.id", params)]  # noqa: S608
+        return [int(r[0]) for r in self._rows(f"SELECT c.id FROM rag_chunk_meta c WHERE {where} ORDER BY c.id", params)]  # noqa: S608
 
     def dense_top(self, qvec: np.ndarray, n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
         where, params = _where(flt)
@@ -366,7 +381,7 @@ class PostgresBackend:
                         * p.tf / (p.tf + %s * (1 - %s + %s * c.len / st.avgdl)))::float4)::float4 AS score
             FROM q JOIN rag_terms t ON t.term = q.term
                    JOIN rag_postings p ON p.term = q.term
-                   JOIN rag_chunks c ON c.id = p.chunk_id
+                   JOIN rag_chunk_meta c ON c.id = p.chunk_id
                    CROSS JOIN st
             WHERE {where}
             GROUP BY p.chunk_id
@@ -484,6 +499,7 @@ class PostgresBackend:
                     "files": {},
                     "chunks": n_chunks,
                     "backend": "postgres",
+                    "schema": SCHEMA_VERSION,
                     "vector_index": {"type": index_kind},
                     "bm25": {"outlet": bool(bm25_outlet), "method": "lucene"},
                 }
@@ -522,7 +538,8 @@ class PostgresBackend:
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-                for t in ("rag_postings", "rag_terms", "rag_chunks", "rag_articles", "rag_stats", "rag_manifest"):
+                for t in ("rag_postings", "rag_terms", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats",
+                          "rag_manifest"):  # fmt: skip
                     conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
         finally:
             conn.close()
@@ -553,6 +570,15 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             first, last = bounds if bounds else (None, None)
             total_len += len(toks)
             copy.write_row((c.id, c.article_id, c.start, c.end, a.outlet.casefold(), first, last, len(toks), vec))
+    with cur.copy(
+        'COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)'
+    ) as copy:
+        copy.set_types(["int8", "text", "text", "text", "text", "int4"])
+        for c, toks in zip(changes.add_chunks, tokens, strict=True):
+            a = arts[c.article_id]
+            bounds = date_bounds(a.published)
+            first, last = bounds if bounds else (None, None)
+            copy.write_row((c.id, c.article_id, a.outlet.casefold(), first, last, len(toks)))
     with cur.copy("COPY rag_postings (term, chunk_id, tf) FROM STDIN WITH (FORMAT BINARY)") as copy:
         copy.set_types(["text", "int8", "int4"])
         for c, toks in zip(changes.add_chunks, tokens, strict=True):
