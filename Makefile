@@ -41,12 +41,14 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The cluster extra (PostgreSQL + pgvector, Ray) for the `cluster` tests (tests/cluster, docs/scaling.md).
 test: $(STAMP) browser
+	$(BIN)/python -m pip install -q -e '.[test,cluster]'
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not e2e"
+	$(BIN)/pytest -m "not slow and not e2e and not cluster"
 
 # Benchmarks (docs/benchmarks.md): ~35 min on a quiet machine; BENCH_ARGS=--quick only checks the scripts.
 bench: $(STAMP)

@@ -83,7 +83,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(settings, args.rebuild)
     try:
-        summary = update_index(settings, rebuild=args.rebuild, progress=progress, on_wait=waiting)
+        summary = update_index(
+            settings,
+            rebuild=args.rebuild,
+            progress=progress,
+            on_wait=waiting,
+            engine=getattr(args, "engine", "local"),
+            ray_address=getattr(args, "ray_address", None),
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -330,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep running: fold in files that appear, change or disappear in the corpus folder (Ctrl-C stops)",
     )
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="embed here (default) or on a Ray cluster"
+    )
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to use with --engine ray (default: start one)")
     common(p, "print one JSON summary object")
     p.set_defaults(func=cmd_index)
 

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     #: HNSW search-time beam (recorded in the manifest for the retriever; higher = better recall, slower).
     hnsw_ef_search: int = Field(default=128, ge=8)
 
+    # Storage/search backend (rag/backends/): "local" (FAISS + SQLite + bm25s files in `index_dir`) or
+    # "postgres" (PostgreSQL + pgvector at `pg_dsn`; reads may go to `pg_replica_dsn`). docs/scaling.md.
+    backend: Literal["local", "postgres"] = "local"
+    pg_dsn: str | None = None
+    pg_replica_dsn: str | None = None
+
     #: Verify each index file's SHA-256 against the manifest on load (detects truncation/tampering).
     verify_checksums: bool = True
 

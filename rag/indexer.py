@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import filelock
+import numpy as np
 
 from rag.chunking import chunk_article
 from rag.config import Settings
@@ -106,9 +107,15 @@ def update_index(
     rebuild: bool = False,
     progress: Progress | None = None,
     on_wait: Callable[[], None] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> IndexSummary:
-    """Bring the index in `index_dir` up to date with `corpus_dir` (both default to the settings)."""
+    """Bring the index in `index_dir` (or the `settings.backend` database) up to date with `corpus_dir`.
+
+    `engine` embeds here ("local") or on a Ray cluster ("ray", at `ray_address` or a local one it starts)."""
     corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    if settings.backend == "postgres":
+        return _update_postgres(settings, corpus_dir, rebuild, progress, engine, ray_address)
     index_dir = Path(index_dir or settings.index_dir)
     lock = lock_for(index_dir, settings.lock_timeout)
     try:
@@ -124,13 +131,59 @@ def update_index(
                 "wait for it to finish, or remove the lock file if no indexer is running"
             ) from None
     try:
-        return _update_locked(settings, corpus_dir, index_dir, rebuild, progress)
+        return _update_locked(settings, corpus_dir, index_dir, rebuild, progress, engine, ray_address)
     finally:
         lock.release()
 
 
+def chunk_articles(settings: Settings, articles: list[Article], next_id: int) -> tuple[list[Chunk], list[str]]:
+    """The chunks of `articles` with ids from `next_id` on, and the text embedded for each."""
+    chunks: list[Chunk] = []
+    texts: list[str] = []
+    for art in articles:
+        for c in chunk_article(art, settings.chunk_size, settings.chunk_overlap):
+            chunk = Chunk(c.article_id, c.start, c.end, c.text, id=next_id)
+            next_id += 1
+            chunks.append(chunk)
+            texts.append(embedding_text(art, chunk, settings.embed_title))
+    return chunks, texts
+
+
+def embed_articles(
+    settings: Settings,
+    articles: list[Article],
+    next_id: int,
+    progress: Progress | None,
+    engine: str = "local",
+    ray_address: str | None = None,
+) -> tuple[list[Chunk], np.ndarray | None, int]:
+    """Chunk and embed `articles` here (`engine="local"`) or on a Ray cluster (`"ray"`, rag/ray_ingest.py).
+
+    Returns (chunks, vectors or None, dimension or 0 when nothing was embedded and no model was loaded)."""
+    if engine == "ray":
+        from rag import ray_ingest
+
+        return ray_ingest.embed_articles(settings, articles, next_id, progress, ray_address)
+    chunks, texts = chunk_articles(settings, articles, next_id)
+    if not texts:
+        return chunks, None, 0
+    embedder = get_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
+    report = (lambda n: progress("embed", n, len(texts))) if progress else None
+    return chunks, embedder.encode(texts, progress=report), embedder.dimension
+
+
+def _model_dimension(settings: Settings) -> int:
+    return get_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir).dimension
+
+
 def _update_locked(
-    settings: Settings, corpus_dir: Path, index_dir: Path, rebuild: bool, progress: Progress | None
+    settings: Settings,
+    corpus_dir: Path,
+    index_dir: Path,
+    rebuild: bool,
+    progress: Progress | None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> IndexSummary:
     t0 = time.perf_counter()
     clean_leftovers(index_dir)
@@ -165,26 +218,8 @@ def _update_locked(
 
     to_embed = added + updated
     next_id = max(previous.chunks, default=-1) + 1 if previous else 0
-    chunks: list[Chunk] = []
-    texts: list[str] = []
-    for art in to_embed:
-        for c in chunk_article(art, settings.chunk_size, settings.chunk_overlap):
-            chunk = Chunk(c.article_id, c.start, c.end, c.text, id=next_id)
-            next_id += 1
-            chunks.append(chunk)
-            texts.append(embedding_text(art, chunk, settings.embed_title))
-
-    embedder = (
-        get_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
-        if (texts or previous is None)
-        else None
-    )
-    if texts:
-        report = (lambda n: progress("embed", n, len(texts))) if progress else None
-        vectors = embedder.encode(texts, progress=report)
-    else:
-        vectors = None
-    dimension = embedder.dimension if embedder else int(previous.manifest["dimension"])
+    chunks, vectors, dim = embed_articles(settings, to_embed, next_id, progress, engine, ray_address)
+    dimension = dim or (int(previous.manifest["dimension"]) if previous else _model_dimension(settings))
     changes = Changes(
         remove_articles=removed + [a.id for a in updated],
         add_articles=to_embed,
@@ -192,7 +227,9 @@ def _update_locked(
         add_vectors=vectors,
     )
     fields = build_fields(settings, dimension)
-    manifest = write_generation(index_dir, previous, changes, fields, AnnPolicy.from_settings(settings))
+    manifest = write_generation(
+        index_dir, previous, changes, fields, AnnPolicy.from_settings(settings), bm25_outlet=settings.bm25_outlet
+    )
     summary.articles = len(new)
     summary.chunks = int(manifest["chunks"])
     summary.embedded_chunks = len(chunks)
@@ -244,3 +281,64 @@ def corpus_mismatch(index: IndexData, corpus_dir: Path) -> str | None:
         "articles' files are there); set RAG_CORPUS_DIR to the folder it was built from, or rebuild it with "
         "`rag index --corpus <folder>`"
     )
+
+
+def _diff(old_hashes: dict[str, str], articles: list[Article], summary: IndexSummary):  # noqa: ANN202
+    new = {a.id: a for a in articles}
+    added = [a for aid, a in new.items() if aid not in old_hashes]
+    updated = [a for aid, a in new.items() if aid in old_hashes and old_hashes[aid] != a.hash]
+    removed = [aid for aid in old_hashes if aid not in new]
+    summary.added, summary.updated, summary.removed = len(added), len(updated), len(removed)
+    summary.unchanged = len(new) - len(added) - len(updated)
+    summary.added_ids = [a.id for a in added]
+    summary.updated_ids = [a.id for a in updated]
+    summary.removed_ids = removed
+    return new, added, updated, removed
+
+
+def _update_postgres(
+    settings: Settings,
+    corpus_dir: Path,
+    rebuild: bool,
+    progress: Progress | None,
+    engine: str,
+    ray_address: str | None,
+) -> IndexSummary:
+    """The same update against PostgreSQL: diff against its hashes, embed, one transaction (rag/backends/postgres)."""
+    from rag.backends.postgres import PostgresBackend
+
+    t0 = time.perf_counter()
+    dsn = settings.pg_dsn
+    manifest, old_hashes, top = PostgresBackend.current(dsn)  # type: ignore[arg-type]
+    if manifest is not None and not rebuild:
+        manifest.setdefault("embed_backend", "torch")
+        check_compatible(manifest, settings.model, build_fields(settings, manifest["dimension"]))
+    read = read_corpus(corpus_dir, max_bytes=int(settings.max_file_mb * 1024 * 1024))
+    summary = IndexSummary(problems=read.problems)
+    base = {} if rebuild else old_hashes
+    new, added, updated, removed = _diff(base, read.articles, summary)
+    if manifest is not None and not rebuild and not (added or updated or removed):
+        summary.articles = len(new)
+        summary.chunks = int(manifest.get("chunks", 0))
+        summary.seconds = time.perf_counter() - t0
+        return summary
+    to_embed = added + updated
+    chunks, vectors, dim = embed_articles(settings, to_embed, top + 1, progress, engine, ray_address)
+    dimension = dim or (int(manifest["dimension"]) if manifest else _model_dimension(settings))
+    remove = list(old_hashes) if rebuild else removed + [a.id for a in updated]
+    changes = Changes(remove_articles=remove, add_articles=to_embed, add_chunks=chunks, add_vectors=vectors)
+    committed = PostgresBackend.apply(
+        dsn,  # type: ignore[arg-type]
+        changes,
+        build_fields(settings, dimension),
+        manifest["generation"] if manifest else None,
+        ann_threshold=settings.ann_threshold,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_construction=settings.hnsw_ef_construction,
+        bm25_outlet=settings.bm25_outlet,
+    )
+    summary.articles = len(new)
+    summary.chunks = int(committed["chunks"])
+    summary.embedded_chunks = len(chunks)
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rag import conversation
 from rag.answer import extractive
+from rag.backends import open_backend
 from rag.config import Settings
 from rag.embedding import get_embedder
 from rag.retrieval import Retriever
@@ -32,11 +33,15 @@ class Pipeline:
     # -- loading -------------------------------------------------------------------------------------
 
     def _load(self) -> Retriever:
-        index = load_index(self.index_dir, self.settings.model, verify=self.settings.verify_checksums)
+        if self.settings.backend == "local":
+            store: object = load_index(self.index_dir, self.settings.model, verify=self.settings.verify_checksums)
+        else:  # another storage backend (rag/backends/), e.g. PostgreSQL
+            store = open_backend(self.settings, self.index_dir)
+        manifest = store.manifest  # type: ignore[attr-defined]
         # Queries are embedded by the backend the index was built with (older indexes: torch), never mixed.
-        backend = str(index.manifest.get("embed_backend", "torch"))
+        backend = str(manifest.get("embed_backend", "torch"))
         embedder = get_embedder(self.settings.model, self.settings.embed_batch_size, backend, self.settings.cache_dir)
-        return Retriever(index, embedder, self.settings)
+        return Retriever(store, embedder, self.settings)  # type: ignore[arg-type]
 
     @property
     def retriever(self) -> Retriever:
@@ -55,8 +60,11 @@ class Pipeline:
         if current is None:
             return False
         try:
-            generation = read_manifest(self.index_dir)["generation"]
-        except Exception:  # noqa: BLE001 - a broken manifest mid-write: keep serving the loaded index
+            if self.settings.backend == "local":
+                generation = read_manifest(self.index_dir)["generation"]
+            else:
+                generation = current.backend.generation()
+        except Exception:  # noqa: BLE001 - a broken manifest mid-write (or the database away): keep serving
             return False
         if generation == current.index.manifest["generation"]:
             return False

@@ -41,6 +41,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FAISS_FILE = "index.faiss"
 META_FILE = "meta.sqlite"
+#: The bm25s index of a generation: plain .npy/.json files in this sub-folder, each under the manifest's checksums.
+BM25_DIR = "bm25"
 _REBUILD = "run `rag index --rebuild` to build a fresh index"
 _GENERATION = re.compile(r"gen-[A-Za-z0-9-]+")
 
@@ -249,7 +251,8 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
         time.sleep(0.05)
         return load_index(index_dir, model, verify, _retry=False)
     files = manifest["files"]
-    for name in (FAISS_FILE, META_FILE):
+    extra = sorted(name for name in files if name.startswith(f"{BM25_DIR}/") and ".." not in name)
+    for name in (FAISS_FILE, META_FILE, *extra):
         path = gen / name
         if not path.is_file():
             raise IndexCorrupt(f"index file '{path}' is missing; {_REBUILD}")
@@ -304,11 +307,14 @@ def write_generation(
     changes: Changes,
     manifest_fields: dict[str, Any],
     ann: vector_index.AnnPolicy | None = None,
+    bm25_outlet: bool | None = True,
 ) -> dict[str, Any]:
     """Write a new generation = previous + changes, then switch the manifest to it. Returns the manifest.
 
     The caller holds the index lock. Until the final `os.replace`, nothing a reader looks at has changed.
     The FAISS index type follows the new size (`ann`, see `rag.vector_index`) and is named in the manifest.
+    The bm25s index of the new generation is saved beside them (`BM25_DIR`, BM25 text with the outlet name
+    when `bm25_outlet`; None: no BM25 files, the reader indexes in memory).
     """
     index_dir.mkdir(parents=True, exist_ok=True)
     gen_name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
@@ -334,8 +340,13 @@ def write_generation(
             ann or vector_index.AnnPolicy(),
         )
         faiss.write_index(fidx, str(tmp / FAISS_FILE))
-        for name in (FAISS_FILE, META_FILE):
+        names = [FAISS_FILE, META_FILE]
+        if bm25_outlet is not None:
+            names += _write_bm25(tmp, previous, changes, bm25_outlet)
+        for name in names:
             _fsync_file(tmp / name)
+        if bm25_outlet is not None:
+            _fsync_dir(tmp / BM25_DIR)
         _fsync_dir(tmp)
         final = index_dir / gen_name
         os.replace(tmp, final)
@@ -345,10 +356,12 @@ def write_generation(
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **manifest_fields,
             "generation": gen_name,
-            "files": {name: sha256_file(final / name) for name in (FAISS_FILE, META_FILE)},
+            "files": {name: sha256_file(final / name) for name in names},
             "chunks": int(fidx.ntotal),
             "faiss_index": vector_index.describe(fidx),
         }
+        if bm25_outlet is not None:
+            manifest["bm25"] = {"outlet": bool(bm25_outlet), "method": "lucene"}
         _commit_manifest(index_dir, manifest)
     except (OSError, RuntimeError) as exc:  # RuntimeError: FAISS's own write errors
         shutil.rmtree(tmp, ignore_errors=True)
@@ -367,6 +380,22 @@ def write_generation(
     keep = {gen_name, str(previous.manifest["generation"])} if previous is not None else {gen_name}
     _remove_stale(index_dir, keep)
     return manifest
+
+
+def _write_bm25(tmp: Path, previous: IndexData | None, changes: Changes, with_outlet: bool) -> list[str]:
+    """Save the bm25s index of the new generation (previous chunks minus removed plus added, by chunk id)."""
+    from rag.backends.local import build_bm25, save_bm25
+
+    gone = set(changes.remove_articles)
+    articles = {a: art for a, art in (previous.articles.items() if previous else []) if a not in gone}
+    articles.update({a.id: a for a in changes.add_articles})
+    chunks = {cid: c for cid, c in (previous.chunks.items() if previous else []) if c.article_id not in gone}
+    chunks.update({c.id: c for c in changes.add_chunks})
+    view = IndexData(tmp, {}, None, articles, {}, chunks)  # type: ignore[arg-type]
+    bm25 = build_bm25(view, np.fromiter(sorted(chunks), dtype=np.int64, count=len(chunks)), with_outlet)
+    folder = tmp / BM25_DIR
+    folder.mkdir()
+    return save_bm25(bm25, folder)
 
 
 def _apply_sqlite(path: Path, changes: Changes) -> None:

@@ -57,10 +57,10 @@ def retriever() -> Retriever:
 
 
 def _allowed_articles(retriever: Retriever, **filters: object) -> set[str] | None:
-    mask = retriever.allowed_mask(SearchQuery(text="geneva", **filters))  # type: ignore[arg-type]
-    if mask is None:
+    flt = retriever.filter_for(SearchQuery(text="geneva", **filters))  # type: ignore[arg-type]
+    if flt is None:
         return None
-    ids = [int(cid) for cid, ok in zip(retriever.ids, mask, strict=True) if ok]
+    ids = retriever.backend.chunk_ids(flt)
     allowed = {retriever.index.chunks[cid].article_id for cid in ids}
     # The mask is all-or-nothing per article: every chunk of an allowed article is allowed.
     for aid in allowed:

@@ -35,9 +35,9 @@ def _order(part_sentence_weight: float) -> list[str]:
         "Which company recalled its electric scooters over battery fires",
         "cut its profit forecast for the year",
     ]
-    pool = [(retriever.pos[0], 1.0), (retriever.pos[1], 1.0)]
+    pool = [(0, 1.0), (1, 1.0)]  # chunk ids
     ranked = retriever._rerank(SearchQuery(QUESTION), pool, parts, [None] * len(parts), {}, k=2)
-    return [retriever.index.chunks[int(retriever.ids[pos])].article_id for pos, _ in ranked]
+    return [retriever.index.chunks[cid].article_id for cid, _ in ranked]
 
 
 def test_a_sentence_restating_one_part_ranks_first() -> None:

@@ -1,0 +1,182 @@
+"""PostgreSQL backend at scale: synthetic chunks, filtered hybrid top-10 latency, HNSW recall, build time, disk.
+
+    .venv/bin/python bench/pg_scale.py --chunks 1000000        # docs/scaling.md; needs the cluster extra
+
+Synthetic corpus: articles of 10 chunks, 50 outlets, dates over two years, ~100 words per chunk drawn from
+a Zipf law over 30,000 made-up words (so BM25 has frequent and rare terms), 384-dimensional unit vectors
+around 2,000 random centres (so nearest neighbours are meaningful). The index is written by the backend's
+own `PostgresBackend.apply` (one transaction: COPY of articles, chunks with vectors and postings, document
+frequencies, the HNSW index), on a server this script starts (rag/pgserver.py) and stops.
+
+Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 within the filter, in one
+snapshot, then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
+Filters: none, one outlet (2% of chunks), a 60-day window, and outlet + window, a quarter of the queries each.
+Recall@10 is the dense top-10 against exact inner-product search over the same filtered chunks (numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag.backends import Filter  # noqa: E402
+from rag.store import Changes  # noqa: E402
+from rag.types import Article, Chunk  # noqa: E402
+
+DIM = 384
+PER_ARTICLE = 10
+OUTLETS = [f"Outlet {i:02d}" for i in range(50)]
+VOCAB = 30_000
+
+
+def corpus(n_chunks: int, seed: int = 0):  # noqa: ANN201
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}x" for i in range(VOCAB)])
+    n_articles = n_chunks // PER_ARTICLE
+    # Zipf over the words after the ~100 most frequent (the stop words a tokenizer drops), as in news text.
+    ranks = (rng.zipf(1.07, size=n_chunks * 100) + 100) % VOCAB
+    centres = rng.standard_normal((2000, DIM)).astype(np.float32)
+    articles, chunks = [], []
+    days = np.datetime64("2024-01-01") + rng.integers(0, 730, n_articles)
+    outlets = rng.integers(0, len(OUTLETS), n_articles)
+    which = rng.integers(0, len(centres), n_chunks)
+    vecs = centres[which] + 0.8 * rng.standard_normal((n_chunks, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    cid = 0
+    for a in range(n_articles):
+        parts, spans, pos = [], [], 0
+        for _ in range(PER_ARTICLE):
+            text = " ".join(words[ranks[cid * 100 : cid * 100 + 100]])
+            spans.append((pos, pos + len(text)))
+            parts.append(text)
+            pos += len(text) + 1
+            cid += 1
+        body = " ".join(parts)
+        aid = f"https://synthetic.example/{a}"
+        articles.append(Article(aid, OUTLETS[outlets[a]], f"Article {a}", str(days[a]), aid, body, "synthetic"))
+        base = a * PER_ARTICLE
+        chunks.extend(Chunk(aid, s, e, body[s:e], id=base + i) for i, (s, e) in enumerate(spans))
+    meta = {"outlet": outlets.repeat(PER_ARTICLE), "day": days.repeat(PER_ARTICLE)}
+    return articles, chunks, vecs, meta, (rng, centres, words, ranks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--chunks", type=int, default=1_000_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--out", type=Path, help="write the JSON result here too")
+    args = p.parse_args(argv)
+
+    from rag.backends.postgres import PostgresBackend, connect
+    from rag.pgserver import LocalPostgres
+
+    t0 = time.perf_counter()
+    articles, chunks, vecs, meta, (rng, centres, words, ranks) = corpus(args.chunks)
+    gen_s = time.perf_counter() - t0
+    print(f"generated {len(chunks)} chunks in {gen_s:.0f} s", file=sys.stderr)
+    conf = {"shared_buffers": "2GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "1",
+            "work_mem": "64MB", "effective_cache_size": "8GB", "max_wal_size": "8GB",
+            "checkpoint_timeout": "30min"}  # fmt: skip
+    server = LocalPostgres.start(conf=conf)
+    try:
+        dsn = server.dsn
+        fields = {"model": "synthetic", "dimension": DIM, "chunk_size": 1000, "chunk_overlap": 0,
+                  "embed_title": False, "embed_backend": "synthetic"}  # fmt: skip
+        t0 = time.perf_counter()
+        PostgresBackend.apply(dsn, Changes([], articles, chunks, vecs), fields, None, ann_threshold=50_000,
+                              hnsw_m=16, hnsw_ef_construction=64)  # fmt: skip
+        build_s = time.perf_counter() - t0
+        print(f"built in {build_s:.0f} s", file=sys.stderr)
+        conn = connect(dsn, autocommit=True)
+        conn.execute("VACUUM ANALYZE")
+        sizes = dict(
+            conn.execute(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname LIKE 'rag_%' AND relkind = 'r'"
+            ).fetchall()
+        )
+        hnsw = conn.execute("SELECT coalesce(pg_relation_size(to_regclass('rag_chunks_hnsw')), 0)").fetchone()[0]
+        db = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        conn.close()
+        backend = PostgresBackend(dsn)
+
+        kinds = ["none", "outlet", "window", "outlet+window"]
+        times: dict[str, list[float]] = {k: [] for k in kinds}
+        recall: dict[str, list[float]] = {k: [] for k in kinds}
+        parts: dict[str, list[float]] = {"dense": [], "bm25": []}
+        for qi in range(args.queries):
+            kind = kinds[qi % 4]
+            q = centres[rng.integers(0, len(centres))] + 0.8 * rng.standard_normal(DIM).astype(np.float32)
+            q = (q / np.linalg.norm(q)).astype(np.float32)
+            # Two words as frequent as in the text, two rarer ones (names, numbers): a news question's mix.
+            tokens = [f"w{int(r)}x" for r in [*rng.choice(ranks[:100000], 2), *rng.integers(1000, VOCAB, 2)]]
+            o = int(rng.integers(0, len(OUTLETS)))
+            start = np.datetime64("2024-01-01") + int(rng.integers(0, 670))
+            flt = {
+                "none": None,
+                "outlet": Filter.of([OUTLETS[o]]),
+                "window": Filter.of([], str(start), str(start + 60)),
+                "outlet+window": Filter.of([OUTLETS[o]], str(start), str(start + 60)),
+            }[kind]
+            t1 = time.perf_counter()
+            with backend.session():
+                dense = backend.dense_top(q, 60, flt, {})
+                t2 = time.perf_counter()
+                lexical = backend.lexical_top(tokens, 60, flt, {})
+                parts["dense"].append(t2 - t1)
+                parts["bm25"].append(time.perf_counter() - t2)
+                fused: dict[int, float] = {}
+                for ranked, w in ((dense, 0.5), (lexical, 1.0)):
+                    for r, (cid, _) in enumerate(ranked):
+                        fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
+                top = sorted(fused, key=lambda c: -fused[c])[:40]
+                backend.fetch(top)
+            times[kind].append(time.perf_counter() - t1)
+            mask = np.ones(len(vecs), dtype=bool)
+            if kind in ("outlet", "outlet+window"):
+                mask &= meta["outlet"] == o
+            if kind in ("window", "outlet+window"):
+                mask &= (meta["day"] >= start) & (meta["day"] <= start + 60)
+            allowed = np.flatnonzero(mask)
+            if len(allowed):
+                exact = allowed[np.argsort(-(vecs[allowed] @ q), kind="stable")[:10]]
+                got = {cid for cid, _ in dense[:10]}
+                recall[kind].append(len(got & set(exact.tolist())) / min(10, len(allowed)))
+
+        def ms(xs: list[float]) -> dict:
+            a = np.asarray(xs) * 1000
+            return {"p50": round(float(np.percentile(a, 50)), 1), "p95": round(float(np.percentile(a, 95)), 1)}
+
+        everything = [t for k in kinds for t in times[k]]
+        result = {
+            "chunks": len(chunks),
+            "articles": len(articles),
+            "build_s": round(build_s, 1),
+            "build_s_per_million": round(build_s / len(chunks) * 1e6, 1),
+            "db_mb": round(db / 2**20, 1),
+            "db_mb_per_million": round(db / 2**20 / len(chunks) * 1e6, 1),
+            "table_mb": {k: round(v / 2**20, 1) for k, v in sorted(sizes.items())},
+            "hnsw_mb": round(hnsw / 2**20, 1),
+            "hybrid_ms": ms(everything),
+            "hybrid_ms_by_filter": {k: ms(times[k]) for k in kinds},
+            "parts_ms": {k: ms(v) for k, v in parts.items()},
+            "recall_at_10": {k: round(float(np.mean(recall[k])), 3) for k in kinds if recall[k]},
+            "queries": args.queries,
+        }
+        backend.close()
+    finally:
+        server.stop(remove=True)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

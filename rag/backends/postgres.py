@@ -1,0 +1,664 @@
+"""The PostgreSQL backend: chunks with pgvector vectors, articles, BM25 postings and the manifest as a row.
+
+Tables (all prefixed `rag_`):
+
+    rag_manifest  one row: the manifest (model, dimension, chunking, generation, built_at, …) as JSON
+    rag_articles  id, outlet, title, published, url, body, source, hash
+    rag_chunks    id, article_id, start, end, outlet_cf, first_day, last_day (the article's date bounds),
+                  len (BM25 tokens), embedding vector(d)  — HNSW (vector_ip_ops) from `ann_threshold` rows
+    rag_postings  term, chunk_id, tf          — the project's own tokenizer (rag.lexical), computed in Python
+    rag_terms     term, df                    — kept in step with the postings by every update
+    rag_stats     n_docs, total_len           — for BM25's N and average document length
+
+Lexical ranking is BM25 computed in SQL from the stored tf, df and lengths with bm25s's formula and
+constants (rag.lexical), so both backends rank alike (PostgreSQL's ts_rank is not BM25). Dense ranking is
+`ORDER BY embedding <#> q`: exact (a scan) below `ann_threshold` chunks, like the local backend, HNSW with
+iterative scans above (so a selective outlet/date filter still returns k rows).
+
+Every statement is parameterised. An update (`apply`) is one transaction that also replaces the manifest
+row, under an advisory lock: readers see the old index or the new one. Each search runs in one
+REPEATABLE READ, READ ONLY transaction (`session`), so its several queries read one snapshot. Reads go
+to `pg_replica_dsn` when it is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+from rag import __version__
+from rag.backends import ChunkRow, Filter, register
+from rag.filters import date_bounds
+from rag.lexical import K1, B, bm25_document, tokenize
+from rag.lexical import idf as lexical_idf
+from rag.store import FORMAT_VERSION, Changes, IndexMismatch, IndexNotFound, IndexProblem
+from rag.types import Article, ArticleRef, Chunk
+
+_LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
+_POOL = 8
+#: Table layout version, in the manifest row: another one is refused with "rebuild".
+SCHEMA_VERSION = 2
+#: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
+_RARE_DF = 1000
+
+
+class DatabaseUnavailable(IndexProblem):
+    """The server cannot be reached or refused us; the message says what to do."""
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        d = conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - not parseable: say nothing of it
+        return "the configured server"
+    host, port, db = d.get("host", "localhost"), d.get("port", "5432"), d.get("dbname", "")
+    return f"{d.get('user', '') + '@' if d.get('user') else ''}{host}:{port}/{db}"
+
+
+def connect(dsn: str | None, create_extension: bool = False, **kwargs: Any):  # noqa: ANN201 - a psycopg.Connection
+    """A connection with pgvector's types, or `DatabaseUnavailable` with a one-line message."""
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError:
+        raise DatabaseUnavailable("the postgres backend needs the cluster extra: pip install -e '.[cluster]'") from None
+    if not dsn:
+        raise DatabaseUnavailable("RAG_BACKEND=postgres needs RAG_PG_DSN (e.g. postgresql://user@127.0.0.1:5432/rag)")
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=5, **kwargs)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {_redact(dsn)} ({first}); check RAG_PG_DSN and that the server is "
+            "running and reachable"
+        ) from None
+    try:
+        if create_extension:
+            with conn.cursor() as cur:
+                cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.commit()
+        register_vector(conn)
+    except psycopg.Error as exc:
+        conn.rollback()
+        no_index = conn.execute("SELECT to_regclass('rag_manifest') IS NULL").fetchone()[0]
+        conn.close()
+        if no_index:  # a database nothing was indexed into yet (pgvector is created by the first `rag index`)
+            raise IndexNotFound(
+                f"no index in PostgreSQL at {_redact(dsn)}: run `rag index` with RAG_BACKEND=postgres"
+            ) from None
+        raise DatabaseUnavailable(
+            f"PostgreSQL at {_redact(dsn)} has no usable pgvector extension ({str(exc).strip().splitlines()[0]}); "
+            "install pgvector on the server or ask its administrator to `CREATE EXTENSION vector`"
+        ) from None
+    return conn
+
+
+def _schema(dimension: int) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS rag_manifest (id int PRIMARY KEY CHECK (id = 1), manifest jsonb NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS rag_articles (
+            id text PRIMARY KEY, outlet text NOT NULL, title text NOT NULL, published text NOT NULL,
+            url text NOT NULL, body text NOT NULL, source text NOT NULL, hash text NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS rag_chunks (
+            id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
+            start int NOT NULL, "end" int NOT NULL, outlet_cf text NOT NULL, first_day text, last_day text,
+            len int NOT NULL, embedding vector({int(dimension)}) NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rag_chunks_article ON rag_chunks (article_id)",
+        # A narrow copy of what BM25 and the filters read per chunk: scanning it never touches the vectors.
+        """CREATE TABLE IF NOT EXISTS rag_chunk_meta (
+            id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
+            outlet_cf text NOT NULL, first_day text, last_day text, len int NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rag_chunks_outlet ON rag_chunks (outlet_cf)",
+        """CREATE TABLE IF NOT EXISTS rag_postings (
+            term text NOT NULL, chunk_id bigint NOT NULL, tf int NOT NULL,
+            PRIMARY KEY (term, chunk_id) INCLUDE (tf))""",
+        "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk_id)",
+        "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS rag_stats (
+            id int PRIMARY KEY CHECK (id = 1), n_docs bigint NOT NULL, total_len bigint NOT NULL)""",
+    ]
+
+
+def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
+    """SQL condition and parameters for a filter over `rag_chunks` (never any value in the SQL text)."""
+    if flt is None:
+        return "TRUE", []
+    if flt.empty:
+        return "FALSE", []
+    parts, params = [], []
+    if flt.outlets is not None:
+        parts.append(f"{alias}.outlet_cf = ANY(%s)")
+        params.append(list(flt.outlets))
+    if flt.since:
+        parts.append(f"{alias}.last_day >= %s")
+        params.append(flt.since)
+    if flt.until:
+        parts.append(f"{alias}.first_day <= %s")
+        params.append(flt.until)
+    return " AND ".join(parts) or "TRUE", params
+
+
+class _Pool:
+    """A few connections to one server, handed out per session (thread-safe)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._free: queue.LifoQueue = queue.LifoQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def get(self):  # noqa: ANN201
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._made < _POOL:
+                self._made += 1
+                try:
+                    # Autocommit: each session sends its own BEGIN with the isolation level it needs.
+                    return connect(self.dsn, autocommit=True)
+                except BaseException:
+                    self._made -= 1
+                    raise
+        return self._free.get(timeout=60)
+
+    def put(self, conn) -> None:  # noqa: ANN001
+        if conn.closed:
+            with self._lock:
+                self._made -= 1
+            return
+        self._free.put(conn)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._free.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class PostgresBackend:
+    """Search (and updates) over the index in one PostgreSQL database."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, replica_dsn: str | None = None, model: str | None = None) -> None:
+        self.dsn = dsn
+        # Fail now, with the one-line message, rather than at the first question.
+        connect(replica_dsn or dsn, autocommit=True).close()
+        self._reads = _Pool(replica_dsn or dsn)
+        self._local = threading.local()
+        manifest = self._read_manifest()
+        if manifest is None:
+            raise IndexNotFound(f"no index in PostgreSQL at {_redact(dsn)}: run `rag index` with RAG_BACKEND=postgres")
+        if model is not None and manifest.get("model") != model:
+            raise IndexMismatch(
+                f"the index was built with model '{manifest.get('model')}' but the settings ask for '{model}'; "
+                "run `rag index --rebuild` to build a fresh index"
+            )
+        if manifest.get("schema") != SCHEMA_VERSION:
+            raise IndexMismatch(
+                f"the index in PostgreSQL at {_redact(dsn)} has table layout {manifest.get('schema', 1)}, this version "
+                f"reads {SCHEMA_VERSION}; run `rag index --rebuild` with RAG_BACKEND=postgres"
+            )
+        self._manifest = manifest
+        self._view = _IndexView(self)
+
+    # -- connections ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        """One read-only snapshot for everything this thread reads inside the block (nested: the same one)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        conn = self._reads.get()
+        self._local.conn = conn
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.conn = None
+            self._reads.put(conn)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        import psycopg
+
+        try:
+            with self.session() as conn:
+                return conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"lost the connection to PostgreSQL at {_redact(self.dsn)} ({str(exc).strip().splitlines()[0]}); "
+                "check that the server is running"
+            ) from None
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        try:
+            rows = self._rows("SELECT manifest FROM rag_manifest WHERE id = 1")
+        except Exception as exc:  # noqa: BLE001 - no tables yet
+            if "rag_manifest" in str(exc):
+                return None
+            raise
+        return dict(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        self._reads.close()
+
+    # -- what is indexed -------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._manifest
+
+    @property
+    def index(self) -> _IndexView:
+        return self._view
+
+    def generation(self) -> str | None:
+        m = self._read_manifest()
+        return m.get("generation") if m else None
+
+    def chunk_count(self) -> int:
+        return int(self._rows("SELECT n_docs FROM rag_stats WHERE id = 1")[0][0])
+
+    def bm25_docs(self) -> int:
+        return self.chunk_count()
+
+    def outlets(self) -> list[str]:
+        return sorted(r[0] for r in self._rows("SELECT DISTINCT outlet FROM rag_articles"))
+
+    def newest(self) -> date | None:
+        row = self._rows("SELECT max(last_day) FROM rag_chunks")[0][0]
+        return date.fromisoformat(row) if row else None
+
+    def min_df(self) -> int:
+        return int(self._rows("SELECT coalesce(min(df), 0) FROM rag_terms")[0][0])
+
+    def term_stats(self, terms: Sequence[str]) -> dict[str, int]:
+        found = dict(self._rows("SELECT term, df FROM rag_terms WHERE term = ANY(%s)", [list(terms)]))
+        return {t: int(found.get(t, 0)) for t in terms}
+
+    def status(self) -> dict[str, Any]:
+        (articles,) = self._rows("SELECT count(*) FROM rag_articles")[0]
+        return {
+            "backend": self.name,
+            "server": _redact(self.dsn),
+            "articles": int(articles),
+            "chunks": self.chunk_count(),
+        }
+
+    def hashes(self) -> Mapping[str, str]:
+        return dict(self._rows("SELECT id, hash FROM rag_articles"))
+
+    def outlet_counts(self) -> dict[str, int]:
+        return {o: int(n) for o, n in self._rows("SELECT outlet, count(*) FROM rag_articles GROUP BY outlet")}
+
+    def max_chunk_id(self) -> int:
+        return int(self._rows("SELECT coalesce(max(id), -1) FROM rag_chunks")[0][0])
+
+    # -- search ----------------------------------------------------------------------------------------
+    def any_match(self, flt: Filter | None) -> bool:
+        where, params = _where(flt)
+        return bool(self._rows(f"SELECT EXISTS (SELECT 1 FROM rag_chunk_meta c WHERE {where})", params)[0][0])  # noqa: S608
+
+    def chunk_ids(self, flt: Filter | None) -> list[int]:
+        where, params = _where(flt)
+        return [int(r[0]) for r in self._rows(f"SELECT c.id FROM rag_chunk_meta c WHERE {where} ORDER BY c.id", params)]  # noqa: S608
+
+    def dense_top(self, qvec: np.ndarray, n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
+        where, params = _where(flt)
+        q = np.asarray(qvec, dtype=np.float32)
+        ef = max(int(self._manifest.get("hnsw_ef_search", 128)), n)
+        with self.session() as conn:
+            # Only matters when the HNSW index exists: widen the beam to n and keep scanning under a filter.
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            rows = self._rows(
+                f"SELECT c.id, -(c.embedding <#> %s) FROM rag_chunks c WHERE {where} "  # noqa: S608
+                "ORDER BY c.embedding <#> %s LIMIT %s",
+                [q, *params, q, n],
+            )
+        out = [(int(i), float(np.float32(s))) for i, s in rows]
+        out.sort(key=lambda r: (-r[1], r[0]))
+        return out
+
+    def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
+        """BM25 top `n`, exact. A frequent term's postings are long; when the query also has rarer terms, the
+        chunks holding those are scored first (all terms counted), and if even the sum of the frequent terms'
+        largest possible contributions (idf each: the tf part is below 1) cannot reach the n-th score, no chunk
+        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995).
+        Otherwise every posting is scored."""
+        if not tokens:
+            return []
+        qtf = Counter(tokens)
+        with self.session():
+            n_docs = self.chunk_count()
+            df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
+            if not df:
+                return []
+            limit = max(_RARE_DF, n_docs // 50)
+            rare = [t for t, d in df.items() if d <= limit]
+            common = [t for t in df if t not in rare]
+            if rare and common:
+                rows = self._bm25(tokens, n, flt, rare)
+                bound = sum(qtf[t] * lexical_idf(df[t], n_docs) for t in common)
+                if len(rows) >= n and bound < rows[n - 1][1] * (1 - 1e-6):
+                    return rows
+            return self._bm25(tokens, n, flt, None)
+
+    def _bm25(self, tokens: list[str], n: int, flt: Filter | None, within: list[str] | None) -> list[tuple[int, float]]:
+        """BM25 of the chunks holding a query term (only those holding one of `within`, when given)."""
+        where, params = _where(flt)
+        if within is not None:
+            where += " AND p.chunk_id IN (SELECT r.chunk_id FROM rag_postings r WHERE r.term = ANY(%s))"
+            params = [*params, list(within)]
+        # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
+        # rounded to float32 as bm25s stores it.
+        rows = self._rows(
+            f"""WITH q AS (SELECT u.term, count(*) AS qtf FROM unnest(%s::text[]) AS u(term) GROUP BY u.term),
+                st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl
+                       FROM rag_stats WHERE id = 1)
+            SELECT p.chunk_id,
+                   sum(q.qtf * (ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
+                        * p.tf / (p.tf + %s * (1 - %s + %s * c.len / st.avgdl)))::float4)::float4 AS score
+            FROM q JOIN rag_terms t ON t.term = q.term
+                   JOIN rag_postings p ON p.term = q.term
+                   JOIN rag_chunk_meta c ON c.id = p.chunk_id
+                   CROSS JOIN st
+            WHERE {where}
+            GROUP BY p.chunk_id
+            ORDER BY score DESC, p.chunk_id
+            LIMIT %s""",  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            [list(tokens), K1, B, B, *params, n],
+        )
+        return [(int(i), float(s)) for i, s in rows if s > 0]
+
+    def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        if not len(ids):
+            return {}
+        rows = self._rows(
+            """SELECT c.id, c.article_id, c.start, c."end", substr(a.body, c.start + 1, c."end" - c.start),
+                      a.outlet, a.title, a.published, a.url, c.embedding
+               FROM rag_chunks c JOIN rag_articles a ON a.id = c.article_id WHERE c.id = ANY(%s)""",
+            [[int(i) for i in ids]],
+        )
+        out = {}
+        for cid, aid, start, end, text, outlet, title, published, url, vec in rows:
+            chunk = Chunk(aid, start, end, text, id=int(cid))
+            out[int(cid)] = ChunkRow(chunk, ArticleRef(aid, outlet, title, published, url), _array(vec))
+        missing = [i for i in ids if int(i) not in out]
+        if missing:
+            raise KeyError(f"chunks {missing[:5]} are not in the index (it changed during the search)")
+        return out
+
+    def articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        rows = self._rows(
+            "SELECT id, outlet, title, published, url, body, source FROM rag_articles WHERE id = ANY(%s)", [list(ids)]
+        )
+        return {r[0]: Article(*r) for r in rows}
+
+    # -- writing ---------------------------------------------------------------------------------------
+    @staticmethod
+    def apply(
+        dsn: str,
+        changes: Changes,
+        manifest_fields: dict[str, Any],
+        based_on: str | None,
+        ann_threshold: int = 50_000,
+        hnsw_m: int = 32,
+        hnsw_ef_construction: int = 80,
+        bm25_outlet: bool = True,
+    ) -> dict[str, Any]:
+        """Apply a change set in one transaction and switch the manifest row; returns the new manifest.
+
+        `based_on` is the generation the change set was computed against: if another writer committed in the
+        meantime, nothing is written and `IndexProblem` asks for a rerun."""
+        conn = connect(dsn, create_extension=True)
+        try:
+            with conn.transaction():
+                cur = conn.cursor()
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+                for stmt in _schema(int(manifest_fields["dimension"])):
+                    cur.execute(stmt)
+                cur.execute("SELECT manifest FROM rag_manifest WHERE id = 1")
+                row = cur.fetchone()
+                current = row[0].get("generation") if row else None
+                if current != based_on:
+                    raise IndexProblem(
+                        "the index in PostgreSQL changed while this update was prepared; run `rag index` again"
+                    )
+                cur.execute("INSERT INTO rag_stats VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING")
+                touched: set[str] = set()
+                remove = list(dict.fromkeys(changes.remove_articles))
+                if remove:
+                    cur.execute(
+                        "SELECT DISTINCT p.term FROM rag_postings p JOIN rag_chunks c ON c.id = p.chunk_id "
+                        "WHERE c.article_id = ANY(%s)",
+                        [remove],
+                    )
+                    touched.update(r[0] for r in cur.fetchall())
+                    cur.execute(
+                        "UPDATE rag_stats SET n_docs = n_docs - s.n, total_len = total_len - s.l FROM "
+                        "(SELECT count(*) AS n, coalesce(sum(len), 0) AS l FROM rag_chunks "
+                        "WHERE article_id = ANY(%s)) s "
+                        "WHERE rag_stats.id = 1",
+                        [remove],
+                    )
+                    # Postings have no foreign key (millions of rows: checking each would dominate a build).
+                    cur.execute(
+                        "DELETE FROM rag_postings WHERE chunk_id IN "
+                        "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
+                        [remove],
+                    )
+                    cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
+                touched |= _insert(cur, changes, bm25_outlet)
+                if touched:
+                    terms = sorted(touched)
+                    cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s)", [terms])
+                    cur.execute(
+                        "INSERT INTO rag_terms SELECT term, count(*) FROM rag_postings "
+                        "WHERE term = ANY(%s) GROUP BY term",
+                        [terms],
+                    )
+                cur.execute("SELECT n_docs FROM rag_stats WHERE id = 1")
+                n_chunks = int(cur.fetchone()[0])
+                index_kind = "flat"
+                if n_chunks >= ann_threshold:
+                    index_kind = "hnsw"
+                    cur.execute(
+                        "CREATE INDEX IF NOT EXISTS rag_chunks_hnsw ON rag_chunks USING hnsw (embedding vector_ip_ops) "
+                        f"WITH (m = {int(hnsw_m)}, ef_construction = {int(hnsw_ef_construction)})"
+                    )
+                else:
+                    cur.execute("DROP INDEX IF EXISTS rag_chunks_hnsw")
+                gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+                manifest = {
+                    "format": FORMAT_VERSION,
+                    "package_version": __version__,
+                    "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    **manifest_fields,
+                    "generation": gen,
+                    "files": {},
+                    "chunks": n_chunks,
+                    "backend": "postgres",
+                    "schema": SCHEMA_VERSION,
+                    "vector_index": {"type": index_kind},
+                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene"},
+                }
+                cur.execute(
+                    "INSERT INTO rag_manifest VALUES (1, %s::jsonb) "
+                    "ON CONFLICT (id) DO UPDATE SET manifest = EXCLUDED.manifest",
+                    [json.dumps(manifest)],
+                )
+            return manifest
+        finally:
+            conn.close()
+
+    @staticmethod
+    def current(dsn: str) -> tuple[dict[str, Any] | None, dict[str, str], int]:
+        """(manifest or None, article hashes, max chunk id) of the index a writer is about to update."""
+        conn = connect(dsn, create_extension=True, autocommit=True)
+        try:
+            exists = conn.execute("SELECT to_regclass('rag_manifest') IS NOT NULL").fetchone()[0]
+            if not exists:
+                return None, {}, -1
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                row = conn.execute("SELECT manifest FROM rag_manifest WHERE id = 1").fetchone()
+                if row is None:
+                    return None, {}, -1
+                hashes = dict(conn.execute("SELECT id, hash FROM rag_articles").fetchall())
+                top = conn.execute("SELECT coalesce(max(id), -1) FROM rag_chunks").fetchone()[0]
+            return dict(row[0]), hashes, int(top)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def drop(dsn: str) -> None:
+        """Remove every table of the index (`rag index --rebuild` does it inside its transaction instead)."""
+        conn = connect(dsn)
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+                for t in ("rag_postings", "rag_terms", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats",
+                          "rag_manifest"):  # fmt: skip
+                    conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
+        finally:
+            conn.close()
+
+
+def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
+    """COPY the new articles, chunks (with vectors) and postings; returns the terms they hold."""
+    arts = {a.id: a for a in changes.add_articles}
+    with cur.copy("COPY rag_articles (id, outlet, title, published, url, body, source, hash) FROM STDIN") as copy:
+        for a in changes.add_articles:
+            copy.write_row((a.id, a.outlet, a.title, a.published, a.url, a.body, a.source, a.hash))
+    terms: set[str] = set()
+    if not changes.add_chunks:
+        return terms
+    refs = {a.id: ArticleRef(a.id, a.outlet, a.title, a.published, a.url) for a in changes.add_articles}
+    docs = [bm25_document(refs[c.article_id], c, bm25_outlet) for c in changes.add_chunks]
+    tokens = tokenize(docs)
+    vectors = np.asarray(changes.add_vectors, dtype=np.float32)
+    total_len = 0
+    with cur.copy(
+        'COPY rag_chunks (id, article_id, start, "end", outlet_cf, first_day, last_day, len, embedding) '
+        "FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int8", "text", "int4", "int4", "text", "text", "text", "int4", "vector"])
+        for c, toks, vec in zip(changes.add_chunks, tokens, vectors, strict=True):
+            a = arts[c.article_id]
+            bounds = date_bounds(a.published)
+            first, last = bounds if bounds else (None, None)
+            total_len += len(toks)
+            copy.write_row((c.id, c.article_id, c.start, c.end, a.outlet.casefold(), first, last, len(toks), vec))
+    with cur.copy(
+        'COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)'
+    ) as copy:
+        copy.set_types(["int8", "text", "text", "text", "text", "int4"])
+        for c, toks in zip(changes.add_chunks, tokens, strict=True):
+            a = arts[c.article_id]
+            bounds = date_bounds(a.published)
+            first, last = bounds if bounds else (None, None)
+            copy.write_row((c.id, c.article_id, a.outlet.casefold(), first, last, len(toks)))
+    with cur.copy("COPY rag_postings (term, chunk_id, tf) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "int8", "int4"])
+        for c, toks in zip(changes.add_chunks, tokens, strict=True):
+            for term, tf in Counter(toks).items():
+                copy.write_row((term, c.id, tf))
+                terms.add(term)
+    cur.execute(
+        "UPDATE rag_stats SET n_docs = n_docs + %s, total_len = total_len + %s WHERE id = 1",
+        [len(changes.add_chunks), total_len],
+    )
+    return terms
+
+
+def _array(vec: Any) -> np.ndarray:
+    return np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec, dtype=np.float32)
+
+
+class _Lazy(Mapping):
+    """A read-only mapping whose values are fetched from the database by key (small LRU)."""
+
+    def __init__(self, fetch_many, keys) -> None:  # noqa: ANN001
+        self._fetch_many, self._keys, self._cache = fetch_many, keys, {}
+
+    def __getitem__(self, key):  # noqa: ANN001, ANN204
+        if key not in self._cache:
+            got = self._fetch_many([key])
+            if key not in got:
+                raise KeyError(key)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = got[key]
+        return self._cache[key]
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+class _IndexView:
+    """What callers of `Retriever.index` read (`manifest`, `articles`, `chunks`, `refs`), from the database."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self._b = backend
+        self.path = _redact(backend.dsn)
+        self.articles = _Lazy(backend.articles, lambda: [r[0] for r in backend._rows("SELECT id FROM rag_articles")])
+        self.chunks = _Lazy(
+            lambda ids: {i: r.chunk for i, r in backend.fetch(ids).items()},
+            lambda: [int(r[0]) for r in backend._rows("SELECT id FROM rag_chunks ORDER BY id")],
+        )
+        self.refs = _Lazy(
+            lambda ids: {
+                r[0]: ArticleRef(*r)
+                for r in backend._rows(
+                    "SELECT id, outlet, title, published, url FROM rag_articles WHERE id = ANY(%s)", [list(ids)]
+                )
+            },
+            lambda: [r[0] for r in backend._rows("SELECT id FROM rag_articles")],
+        )
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._b.manifest
+
+    @property
+    def hashes(self) -> Mapping[str, str]:
+        return self._b.hashes()
+
+    @property
+    def dimension(self) -> int:
+        return int(self._b.manifest["dimension"])
+
+    def chunk_ids_for(self, article_id: str) -> list[int]:
+        rows = self._b._rows("SELECT id FROM rag_chunks WHERE article_id = %s ORDER BY id", [article_id])
+        return [int(r[0]) for r in rows]
+
+
+def open_postgres(settings: Any, index_dir: Any = None) -> PostgresBackend:
+    return PostgresBackend(settings.pg_dsn, settings.pg_replica_dsn, settings.model)
+
+
+register("postgres", open_postgres)
