@@ -150,11 +150,8 @@ def answer(
     retriever: Retriever,
     settings: Settings,
 ) -> Answer:
-    """Build the extractive answer for `question` from `hits` (already retrieved for `query`)."""
-    if settings.answer_selection == "support":
-        from rag.answer import support
-
-        return support.answer(question, query, hits, retriever, settings)
+    """Build the extractive answer for `question` from `hits` (already retrieved for `query`): the refusals
+    by rule here, then the quotes by the configured selection (`Settings.answer_selection`)."""
     base = Answer(
         question=question,
         text=REFUSAL,
@@ -175,6 +172,10 @@ def answer(
         # outlets say, it is not what that source said (MultiHop-RAG's unanswerable questions are mostly these).
         base.warnings.append("the corpus has no articles from: " + ", ".join(query.unknown_sources))
         return base
+    if settings.answer_selection == "support":
+        from rag.answer import support
+
+        return support.answer_from(base, question, query, hits, retriever, settings)
     weights = default_weights()
     cands = rank_sentences(question, query, hits, retriever, weights.sentences)
     q = question_of(question, query, retriever.outlets)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.answer.extractive import REFUSAL, missing_names
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
 from rag.sentences import sentence_spans
@@ -105,35 +104,10 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     return cands
 
 
-def answer(
-    question: str,
-    query: SearchQuery,
-    hits: list[Hit],
-    retriever: Retriever,
-    settings: Settings,
+def answer_from(
+    base: Answer, question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever, settings: Settings
 ) -> Answer:
-    """Build the extractive answer for `question` from `hits` (already retrieved for `query`)."""
-    base = Answer(
-        question=question,
-        text=REFUSAL,
-        citations=[],
-        refused=True,
-        search_query=query.text,
-        filters={"outlets": query.outlets, "since": query.since, "until": query.until, "notes": query.notes},
-        hits=hits,
-    )
-    if not hits:
-        return base
-    missing = missing_names(question, retriever)
-    if missing:
-        base.warnings.append("not mentioned anywhere in the corpus: " + ", ".join(missing))
-        return base
-    if query.unknown_sources:
-        # "According to a Bloomberg article…" asked of a corpus with no Bloomberg articles: whatever other
-        # outlets say, it is not what that source said (MultiHop-RAG's unanswerable questions are mostly these).
-        base.warnings.append("the corpus has no articles from: " + ", ".join(query.unknown_sources))
-        return base
-
+    """The quotes for `question` (the rule refusals already passed, see `rag.answer.extractive.answer`)."""
     cands = rank_sentences(question, query, hits, retriever)
     threshold = REFUSAL_THRESHOLD if settings.refusal_threshold is None else settings.refusal_threshold
     if not cands or cands[0].support < threshold:
