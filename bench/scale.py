@@ -147,14 +147,14 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
         embed.append(time.perf_counter() - t0)
         qvecs.append(qv[0])
         t0 = time.perf_counter()
-        cos = retriever.vectors @ qv.T
+        cos = retriever.backend.vectors @ qv.T
         top = np.argpartition(-cos[:, 0], top_n)[:top_n]
         top[np.argsort(-cos[top, 0])]
         exact.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         tokens = tokenize([q])[0]
         if tokens:
-            lex = retriever.bm25.get_scores(tokens)
+            lex = retriever.backend.bm25.get_scores(tokens)
             np.argpartition(-lex, top_n)[:top_n]
         bm25.append(time.perf_counter() - t0)
     queries = np.asarray(qvecs, dtype=np.float32)

