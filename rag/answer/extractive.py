@@ -256,7 +256,7 @@ def completes(sentence: str, following: str) -> bool:
     return sentence.rstrip().endswith(":") or bool(_CONTINUES.match(following.lstrip()))
 
 
-def _citation(n: int, group: Sequence[Candidate]) -> Citation:
+def quote_citation(n: int, group: Sequence[Candidate]) -> Citation:
     """The citation of one quote: its sentences' span, cut from their passage (`body[start:end] == quote`)."""
     first, last = group[0], group[-1]
     ref, chunk = first.hit.article, first.hit.chunk
@@ -288,7 +288,7 @@ def compose(base: Answer, groups: list[list[Candidate]], found: short.ShortAnswe
         mine = sorted((g for g in groups if g[0].outlet == outlet), key=lambda g: (g[0].article_id, g[0].start))
         parts = []
         for g in mine:
-            citations.append(_citation(len(citations) + 1, g))
+            citations.append(quote_citation(len(citations) + 1, g))
             numbers[id(g[0])] = citations[-1].n
             parts.append(f"{citations[-1].quote} [{citations[-1].n}]")
         lines.append(f"{outlet}: " + " ".join(parts))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag.answer.extractive import quote_citation
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
 from rag.sentences import sentence_spans
@@ -158,25 +159,9 @@ def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> A
                 merged.append([c])
         parts = []
         for group in merged:
-            first, last = group[0], group[-1]
-            ref = first.hit.article
-            body_text = bodies[ref.id][first.start : last.end]
-            n = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    outlet=ref.outlet,
-                    title=ref.title,
-                    published=ref.published,
-                    url=ref.url,
-                    article_id=ref.id,
-                    quote=body_text,
-                    start=first.start,
-                    end=last.end,
-                    chunk_id=first.hit.chunk.id,
-                )
-            )
-            parts.append(f"{body_text} [{n}]")
+            # One quote never spans two passages (merged above), so the passage's text holds it.
+            citations.append(quote_citation(len(citations) + 1, group))
+            parts.append(f"{citations[-1].quote} [{citations[-1].n}]")
         lines.append(f"{outlet}: " + " ".join(parts))
     base.text = "\n".join(lines)
     base.citations = citations
