@@ -3,7 +3,7 @@
     python bench/fit_answer.py --index-dir <609-article index> [--queries FILE] [--write]
 
 1. Every query is retrieved as `rag ask` does; every sentence of its passages gets the signals of
-   `rag.answer.evidence` (all sentences embedded here, so the dense signals are real for each).
+   `rag.answer.evidence`, the dense ones from the sentence vectors stored in the index, as at answer time.
 2. Sentence model: logistic regression (scikit-learn) on the even lines; label = the sentence is one of the
    query's gold facts. Scored on the odd lines (ROC AUC, average precision).
 3. Name model (`rag.answer.short`): logistic regression over the names in the passages of the even lines'
@@ -65,70 +65,25 @@ def label(sentence: str, facts: list[str]) -> int:
     return int(any(f and (s in f or f in s) for f in map(squash, facts)))
 
 
-def _encoder(embed_batch):
-    """Embed in length-sorted batches of 16 (less padding than one batch of ~60 sentences of mixed length)."""
-
-    def encode(texts: list[str]) -> np.ndarray:
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), 0 if not texts else 384), dtype=np.float32)
-        rows = {}
-        for i in range(0, len(texts), 16):
-            idx = order[i : i + 16]
-            for j, v in zip(idx, embed_batch([texts[k] for k in idx]), strict=True):
-                rows[int(j)] = v
-        out = np.stack([rows[j] for j in range(len(texts))]) if texts else out
-        return out
-
-    return encode
-
-
-def collect(pipe: Pipeline, rows: list[dict], cache: Path | None) -> list[Case]:
-    """Retrieve and describe every query; the signals of a finished run are reused from `cache` (plain .npz)."""
-    neutral = Logistic.neutral(evidence.FEATURES)
+def collect(pipe: Pipeline, rows: list[dict]) -> list[Case]:
+    """Retrieve and describe every query with the answerer's own code: the dense signals come from the
+    sentence vectors stored in the index (`rag.sentence_vectors`), so only the questions are embedded here."""
     r = pipe.retriever
-    stored: dict[tuple[int, int, int], tuple] = {}
-    if cache is not None and cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            cos = z["cos"]  # cos_q, cos_part of each sentence
-            for key, cs, pc, v in zip(z["keys"], cos, z["part_cos"], z["vectors"], strict=True):
-                stored[tuple(int(k) for k in key)] = (cs, pc, v)
-    encode = _encoder(r.embedder.encode_batch)
+    if r.backend.sentences(sorted(r.index.chunks)[:1]) is None:
+        raise SystemExit("fit: this index has no sentence vectors; rebuild it with `rag index --rebuild`")
+    neutral = Logistic.neutral(evidence.FEATURES)
     cases = []
     for n, row in enumerate(rows, 1):
         question = row["question"]
         query = pipe.search_query(question)
         hits = pipe.retrieve(query)
-        bodies = {h.article.id: r.index.articles[h.article.id].body for h in hits}
-        cands = evidence.candidates(hits, bodies)
+        cands = extractive.rank_sentences(question, query, hits, r, neutral)
+        cands.sort(key=lambda c: (c.rank, c.start))
         q = extractive.question_of(question, query, r.outlets)
-        keys = [(n, c.hit.chunk.id, c.start) for c in cands]
-        if stored and all(k in stored for k in keys):
-            # Lexical signals computed afresh (cheap, and the code may have changed); dense ones from the cache.
-            evidence.describe(q, cands, r.idf, None, neutral, embed_top=0)
-            dense = [evidence.FEATURES.index(name) for name in evidence.DENSE]
-            for c, k in zip(cands, keys, strict=True):
-                cs, pc, v = stored[k]
-                c.x[dense], c.vector, c.part_cos = cs, v.astype(np.float32), pc[~np.isnan(pc)]
-        else:
-            evidence.describe(q, cands, r.idf, encode, neutral, embed_top=len(cands))
         rule = not hits or bool(extractive.missing_names(question, r)) or bool(query.unknown_sources)
         cases.append(Case(row, question, query, hits, cands, q, rule, r.outlets))
         if n % 100 == 0:
             print(f"fit: {n}/{len(rows)} queries described", file=sys.stderr, flush=True)
-    if cache is not None:
-        every = [(n, c) for n, case in enumerate(cases, 1) for c in case.cands]
-        width = max((len(c.part_lex) for _, c in every), default=1)
-
-        def padded(a: np.ndarray) -> np.ndarray:
-            return np.concatenate([a, np.full(width - len(a), np.nan)])
-
-        np.savez(
-            cache,
-            keys=np.asarray([(n, c.hit.chunk.id, c.start) for n, c in every], dtype=np.int64),
-            cos=np.stack([c.x[[evidence.FEATURES.index(name) for name in evidence.DENSE]] for _, c in every]),
-            part_cos=np.stack([padded(c.part_cos) for _, c in every]),
-            vectors=np.stack([c.vector for _, c in every]).astype(np.float16),
-        )
     return cases
 
 
@@ -216,14 +171,13 @@ def main() -> int:
     ap.add_argument("--index-dir", required=True, type=Path)
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     ap.add_argument("--write", action="store_true", help="store the fit in rag/answer/selection_weights.json")
-    ap.add_argument("--cache", type=Path, help="keep the sentence signals in this .npz and reuse them next time")
     args = ap.parse_args()
     settings = Settings(index_dir=args.index_dir)
     limits = extractive.Limits.of(settings)
     pipe = Pipeline(settings)
     rows = read_jsonl(args.queries)
     t0 = time.perf_counter()
-    cases = collect(pipe, rows, args.cache)
+    cases = collect(pipe, rows)
     fit = [c for i, c in enumerate(cases) if i % 2 == 0]
     held = [c for i, c in enumerate(cases) if i % 2 == 1]
     print(f"fit: described {len(cases)} queries in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -238,17 +192,6 @@ def main() -> int:
         return np.stack(xs), np.asarray(ys)
 
     report: dict = {}
-    sentences = fit_logistic(evidence.FEATURES, *sentence_xy(fit))
-    # At answer time only the best few sentences by the cheap score are embedded (extractive.EMBED_TOP); the
-    # others keep the dense signals at their mean. Refit on signals made the same way.
-    dense = [evidence.FEATURES.index(n) for n in evidence.DENSE]
-    for c in cases:
-        if c.cands:
-            cheap = evidence.cheap_logits(sentences, np.stack([k.x for k in c.cands]))
-            for j in np.argsort(-cheap, kind="stable")[extractive.EMBED_TOP :]:
-                c.cands[j].x[dense] = sentences.mean[dense]
-                c.cands[j].part_cos = np.full(len(c.cands[j].part_cos), sentences.mean[dense[1]])
-                c.cands[j].vector = None
     sentences = fit_logistic(evidence.FEATURES, *sentence_xy(fit))
     report["sentences"] = heldout(sentences, *sentence_xy(held))
     for c in cases:

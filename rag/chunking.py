@@ -53,6 +53,19 @@ def chunk_spans(body: str, size: int = 1000, overlap: int = 200) -> list[tuple[i
     return chunks
 
 
+#: Very short fragments ("He said.") are never quoted alone, so they get no vector of their own either.
+MIN_SENTENCE_CHARS = 25
+
+
+def chunk_sentences(chunk: Chunk) -> list[tuple[int, int]]:
+    """The sentences of a chunk that may be quoted, as spans into the article body, in order.
+
+    The indexer gives each a vector (pooled inside the chunk, `Embedder.encode_spans`) and the answerer
+    reads the same spans, so the two agree on what a sentence is.
+    """
+    return [(s, e) for s, e in sentence_spans(chunk.text, offset=chunk.start) if e - s >= MIN_SENTENCE_CHARS]
+
+
 def chunk_article(article: Article, size: int = 1000, overlap: int = 200) -> list[Chunk]:
     """The chunks of one article, in order."""
     return [

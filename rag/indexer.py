@@ -20,10 +20,11 @@ from typing import Any
 import filelock
 import numpy as np
 
-from rag.chunking import chunk_article
+from rag.chunking import chunk_article, chunk_sentences
 from rag.config import Settings
 from rag.embedding import get_embedder
 from rag.ingest import Problem, read_corpus
+from rag.sentence_vectors import SentenceVectors
 from rag.store import (
     Changes,
     IndexData,
@@ -149,6 +150,19 @@ def chunk_articles(settings: Settings, articles: list[Article], next_id: int) ->
     return chunks, texts
 
 
+def sentence_spans_in(chunk: Chunk, text: str) -> list[tuple[int, int]]:
+    """The quotable sentences of `chunk` (`chunk_sentences`) as spans into its embedded `text`."""
+    shift = len(text) - len(chunk.text) - chunk.start  # the title line before the chunk's own text
+    return [(s + shift, e + shift) for s, e in chunk_sentences(chunk)]
+
+
+def sentence_vectors(chunks: list[Chunk], rows: list[np.ndarray], dimension: int) -> SentenceVectors:
+    """The per-chunk sentence rows of `Embedder.encode_spans`, keyed by chunk id and body span."""
+    return SentenceVectors.concat(
+        (SentenceVectors.of(c.id, chunk_sentences(c), r) for c, r in zip(chunks, rows, strict=True)), dimension
+    )
+
+
 def embed_articles(
     settings: Settings,
     articles: list[Article],
@@ -156,20 +170,23 @@ def embed_articles(
     progress: Progress | None,
     engine: str = "local",
     ray_address: str | None = None,
-) -> tuple[list[Chunk], np.ndarray | None, int]:
+) -> tuple[list[Chunk], np.ndarray | None, int, SentenceVectors | None]:
     """Chunk and embed `articles` here (`engine="local"`) or on a Ray cluster (`"ray"`, rag/ray_ingest.py).
 
-    Returns (chunks, vectors or None, dimension or 0 when nothing was embedded and no model was loaded)."""
+    Returns (chunks, vectors or None, dimension or 0 when nothing was embedded and no model was loaded, the
+    vectors of the chunks' sentences from the same model runs)."""
     if engine == "ray":
         from rag import ray_ingest
 
         return ray_ingest.embed_articles(settings, articles, next_id, progress, ray_address)
     chunks, texts = chunk_articles(settings, articles, next_id)
     if not texts:
-        return chunks, None, 0
+        return chunks, None, 0, None
     embedder = get_embedder(settings.model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
     report = (lambda n: progress("embed", n, len(texts))) if progress else None
-    return chunks, embedder.encode(texts, progress=report), embedder.dimension
+    spans = [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
+    vectors, rows = embedder.encode_spans(texts, spans, progress=report)
+    return chunks, vectors, embedder.dimension, sentence_vectors(chunks, rows, embedder.dimension)
 
 
 def _model_dimension(settings: Settings) -> int:
@@ -218,13 +235,14 @@ def _update_locked(
 
     to_embed = added + updated
     next_id = max(previous.chunks, default=-1) + 1 if previous else 0
-    chunks, vectors, dim = embed_articles(settings, to_embed, next_id, progress, engine, ray_address)
+    chunks, vectors, dim, sentences = embed_articles(settings, to_embed, next_id, progress, engine, ray_address)
     dimension = dim or (int(previous.manifest["dimension"]) if previous else _model_dimension(settings))
     changes = Changes(
         remove_articles=removed + [a.id for a in updated],
         add_articles=to_embed,
         add_chunks=chunks,
         add_vectors=vectors,
+        add_sentences=sentences,
     )
     fields = build_fields(settings, dimension)
     manifest = write_generation(
@@ -323,10 +341,12 @@ def _update_postgres(
         summary.seconds = time.perf_counter() - t0
         return summary
     to_embed = added + updated
-    chunks, vectors, dim = embed_articles(settings, to_embed, top + 1, progress, engine, ray_address)
+    chunks, vectors, dim, sentences = embed_articles(settings, to_embed, top + 1, progress, engine, ray_address)
     dimension = dim or (int(manifest["dimension"]) if manifest else _model_dimension(settings))
     remove = list(old_hashes) if rebuild else removed + [a.id for a in updated]
-    changes = Changes(remove_articles=remove, add_articles=to_embed, add_chunks=chunks, add_vectors=vectors)
+    changes = Changes(
+        remove_articles=remove, add_articles=to_embed, add_chunks=chunks, add_vectors=vectors, add_sentences=sentences
+    )
     committed = PostgresBackend.apply(
         dsn,  # type: ignore[arg-type]
         changes,

@@ -242,3 +242,45 @@ class OnnxModel:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.ascontiguousarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+    def encode_spans(self, text: str, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """`text`'s vector (as `encode([text])`) and, from the same run, one vector per character span of it.
+
+        A span's vector is the mean of the token vectors whose first character lies in it, normalised: the
+        tokens were computed with the whole text around them ("late chunking"), so a sentence like "He
+        concluded: 'only with military power'" carries who "he" is. A span wholly past the model's token limit
+        gets a zero row.
+        """
+        lead = len(text) - len(text.lstrip())
+        enc = self.tokenizer.encode_batch([text.strip()])[0]
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        mask = np.asarray([enc.attention_mask], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self.session.run(None, {name: feeds[name] for name in self.inputs})[0][0]
+        return pool_spans(hidden, mask[0], enc.offsets, enc.special_tokens_mask, lead, spans)
+
+
+def pool_spans(
+    hidden: np.ndarray,
+    mask: np.ndarray,
+    offsets: list[tuple[int, int]],
+    special: list[int],
+    lead: int,
+    spans: list[tuple[int, int]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-pool `hidden` (tokens × dim) over all real tokens, and over the tokens starting in each span."""
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(hidden.shape[1], dtype=np.float32)
+        v = rows.mean(axis=0)
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+    whole = unit(hidden[mask.astype(bool)])
+    starts = np.asarray([o[0] + lead for o in offsets])
+    real = mask.astype(bool) & ~np.asarray(special, dtype=bool)
+    rows = np.stack([unit(hidden[real & (starts >= s) & (starts < e)]) for s, e in spans]) if spans else (
+        np.zeros((0, hidden.shape[1]), dtype=np.float32)
+    )
+    return whole, rows
+

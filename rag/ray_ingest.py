@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
+from rag.sentence_vectors import SentenceVectors
 from rag.store import IndexProblem
 from rag.types import Article, Chunk
 
@@ -50,8 +51,11 @@ class _EmbedActor:
         self.embedder = get_embedder(model, batch_size, backend, Path(cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        vectors = self.embedder.encode([str(t) for t in batch["text"]])
-        return {"id": np.asarray(batch["id"], dtype=np.int64), "vector": vectors}
+        spans = [[tuple(map(int, p.split(":"))) for p in str(s).split(",") if p] for s in batch["spans"]]
+        vectors, rows = self.embedder.encode_spans([str(t) for t in batch["text"]], spans)
+        # A chunk's sentence vectors travel as the bytes of one float16 array (rows vary in number).
+        sentences = np.asarray([r.astype(np.float16).tobytes() for r in rows], dtype=object)
+        return {"id": np.asarray(batch["id"], dtype=np.int64), "vector": vectors, "sentences": sentences}
 
 
 def loopback_only() -> None:
@@ -97,10 +101,12 @@ def run_embedding(
     settings: Settings,
     ids: list[int],
     texts: list[str],
+    spans: list[list[tuple[int, int]]],
     progress: Callable[[int], None] | None,
     address: str,
-) -> np.ndarray:
-    """Vectors of `texts` (rows in the order of `ids`), embedded by an actor pool on the cluster at `address`."""
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Vectors of `texts` (rows in the order of `ids`) and of their sentence `spans` (`Embedder.encode_spans`),
+    embedded by an actor pool on the cluster at `address`."""
     import ray
 
     if not ray.is_initialized():
@@ -111,7 +117,10 @@ def run_embedding(
     n_actors = _actors(ray)
     # Blocks straight from the driver (no read tasks: the actors hold every CPU the cluster has).
     blocks = max(1, min(len(ids) // BATCH + 1, 4 * n_actors))
-    rows = [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)]
+    rows = [
+        {"id": i, "text": t, "spans": ",".join(f"{a}:{b}" for a, b in sp)}
+        for i, t, sp in zip(ids, texts, spans, strict=True)
+    ]
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(
         _EmbedActor,
@@ -131,19 +140,21 @@ def run_embedding(
     )
     pos = {cid: i for i, cid in enumerate(ids)}
     out: np.ndarray | None = None
+    sentence_rows: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float16)] * len(ids)
     done = 0
     for batch in ds.iter_batches(batch_size=BATCH, batch_format="numpy"):
         vecs = np.asarray(batch["vector"], dtype=np.float32)
         if out is None:
             out = np.empty((len(ids), vecs.shape[1]), dtype=np.float32)
-        for cid, v in zip(batch["id"].tolist(), vecs, strict=True):
+        for cid, v, raw in zip(batch["id"].tolist(), vecs, batch["sentences"], strict=True):
             out[pos[int(cid)]] = v
+            sentence_rows[pos[int(cid)]] = np.frombuffer(raw, dtype=np.float16).reshape(-1, vecs.shape[1])
         done += len(vecs)
         if progress:
             progress(done)
     if out is None or done != len(ids):
         raise RayFailed(f"the Ray job returned {done} of {len(ids)} vectors; the previous index is unchanged")
-    return out
+    return out, sentence_rows
 
 
 def embed_articles(
@@ -152,13 +163,14 @@ def embed_articles(
     next_id: int,
     progress: Callable[[str, int, int], None] | None,
     ray_address: str | None,
-) -> tuple[list[Chunk], np.ndarray | None, int]:
-    """`rag.indexer.embed_articles` on Ray: (chunks, vectors, dimension)."""
-    from rag.indexer import chunk_articles
+) -> tuple[list[Chunk], np.ndarray | None, int, SentenceVectors | None]:
+    """`rag.indexer.embed_articles` on Ray: (chunks, vectors, dimension, sentence vectors)."""
+    from rag.indexer import chunk_articles, sentence_spans_in, sentence_vectors
 
     chunks, texts = chunk_articles(settings, articles, next_id)
     if not texts:
-        return chunks, None, 0
+        return chunks, None, 0, None
+    spans = [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
     if not ray_address:
         loopback_only()
     try:
@@ -169,12 +181,13 @@ def embed_articles(
     t0 = time.perf_counter()
     try:
         if ray_address:
-            vectors = run_embedding(settings, [c.id for c in chunks], texts, report, ray_address)
+            vectors, rows = run_embedding(settings, [c.id for c in chunks], texts, spans, report, ray_address)
         else:
             with local_cluster() as cluster:
                 print(f"rag: started a local Ray cluster at {cluster.address}", file=sys.stderr)
                 try:
-                    vectors = run_embedding(settings, [c.id for c in chunks], texts, report, cluster.address)
+                    ids = [c.id for c in chunks]
+                    vectors, rows = run_embedding(settings, ids, texts, spans, report, cluster.address)
                 finally:
                     ray.shutdown()
     except RayFailed:
@@ -190,4 +203,5 @@ def embed_articles(
             "unchanged, run `rag index --engine ray` again"
         ) from None
     print(f"rag: embedded {len(texts)} chunks on Ray in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    return chunks, vectors, int(vectors.shape[1])
+    dimension = int(vectors.shape[1])
+    return chunks, vectors, dimension, sentence_vectors(chunks, rows, dimension)

@@ -5,6 +5,8 @@ Layout of an index folder::
     manifest.json        model, dimension, package version, build time, current generation, file SHA-256s
     gen-<id>/index.faiss IndexIDMap2 over inner-product vectors; FAISS ids are chunk ids
     gen-<id>/meta.sqlite articles (with body) and chunk spans
+    gen-<id>/bm25/       the bm25s index (plain .npy/.json files)
+    gen-<id>/sentence_*.npy  a vector for each quotable sentence of each chunk (`rag.sentence_vectors`)
     .lock                held by a writer (see `rag.indexer`)
 
 A writer builds a complete new generation beside the current one, fsyncs it, then atomically replaces
@@ -35,6 +37,8 @@ import faiss
 import numpy as np
 
 from rag import __version__, vector_index
+from rag.sentence_vectors import FILES as SENTENCE_FILES
+from rag.sentence_vectors import SentenceFilesBroken, SentenceVectors
 from rag.types import Article, ArticleRef, Chunk
 
 FORMAT_VERSION = 1
@@ -159,6 +163,7 @@ class IndexData:
     hashes: dict[str, str]  # article id → content hash
     chunks: dict[int, Chunk]  # chunk id → chunk
     refs: dict[str, ArticleRef] = field(default_factory=dict)
+    sentences: SentenceVectors | None = None  # None: an index built before sentences had vectors
 
     def __post_init__(self) -> None:
         if not self.refs:
@@ -252,6 +257,7 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
         return load_index(index_dir, model, verify, _retry=False)
     files = manifest["files"]
     extra = sorted(name for name in files if name.startswith(f"{BM25_DIR}/") and ".." not in name)
+    extra += [name for name in SENTENCE_FILES if name in files]
     for name in (FAISS_FILE, META_FILE, *extra):
         path = gen / name
         if not path.is_file():
@@ -283,7 +289,13 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
             f"{len(chunks)} chunks, manifest dimension {manifest['dimension']}"
             f"{'' if ids_match else ', vector ids that are not the chunk ids'}); {_REBUILD}"
         )
-    return IndexData(index_dir, manifest, fidx, articles, hashes, chunks)
+    sentences = None
+    if all(name in files for name in SENTENCE_FILES):
+        try:
+            sentences = SentenceVectors.load(gen, int(manifest["dimension"]), chunks.keys())
+        except SentenceFilesBroken as exc:
+            raise IndexCorrupt(f"index in '{index_dir}' is inconsistent: {exc}; {_REBUILD}") from None
+    return IndexData(index_dir, manifest, fidx, articles, hashes, chunks, sentences=sentences)
 
 
 def new_faiss_index(dimension: int) -> faiss.Index:
@@ -299,6 +311,7 @@ class Changes:
     add_articles: list[Article] = field(default_factory=list)
     add_chunks: list[Chunk] = field(default_factory=list)  # ids already assigned
     add_vectors: np.ndarray | None = None
+    add_sentences: SentenceVectors | None = None  # vectors of the added chunks' sentences
 
 
 def write_generation(
@@ -343,6 +356,9 @@ def write_generation(
         names = [FAISS_FILE, META_FILE]
         if bm25_outlet is not None:
             names += _write_bm25(tmp, previous, changes, bm25_outlet)
+        sentences = _sentences(previous, changes, remove, fidx.d)
+        if sentences is not None:
+            names += sentences.save(tmp)
         for name in names:
             _fsync_file(tmp / name)
         if bm25_outlet is not None:
@@ -380,6 +396,18 @@ def write_generation(
     keep = {gen_name, str(previous.manifest["generation"])} if previous is not None else {gen_name}
     _remove_stale(index_dir, keep)
     return manifest
+
+
+def _sentences(
+    previous: IndexData | None, changes: Changes, removed_chunks: list[int], dimension: int
+) -> SentenceVectors | None:
+    """The sentence vectors of the new generation (previous minus removed chunks plus added); None if neither
+    the previous generation nor the change has any (an index built without them stays without)."""
+    before = previous.sentences if previous is not None else None
+    if before is None and changes.add_sentences is None:
+        return None
+    kept = before.without_chunks(removed_chunks) if before is not None else SentenceVectors.empty(dimension)
+    return SentenceVectors.concat([kept, changes.add_sentences or SentenceVectors.empty(dimension)], dimension)
 
 
 def _write_bm25(tmp: Path, previous: IndexData | None, changes: Changes, with_outlet: bool) -> list[str]:

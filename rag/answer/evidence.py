@@ -10,7 +10,9 @@ The signals (`FEATURES`), each for one sentence of one passage:
     lex_ctx              the same with the terms of the sentences before and after it at half weight: news prose
                          names the speaker in one sentence ("Miller said") and quotes him in the next ("he…")
     lex_passage          the same share over the whole passage: is the passage about the asked subject?
-    cos_q, cos_part      cosine of the sentence's embedding to the question's (to its best-matched part's)
+    cos_q, cos_part      cosine of the sentence's vector to the question's (to its best-matched part's); the
+                         sentence vectors are stored at index time, pooled inside their chunk
+                         (`rag.sentence_vectors`), so every sentence has them at no cost per answer
     cos_passage          cosine of the passage to the question (the retriever's)
     rank                 1 / (1 + the passage's rank among the hits)
     outlet_named         the question names outlets and this sentence's outlet is one of them
@@ -30,8 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.weights import Logistic
+from rag.chunking import chunk_sentences
 from rag.retrieval import tokenize
-from rag.sentences import sentence_spans
+from rag.sentence_vectors import SentenceVectors
 from rag.types import Hit
 
 FEATURES = (
@@ -48,8 +51,6 @@ FEATURES = (
     "lead",
 )
 DENSE = ("cos_q", "cos_part")  # the signals that need the sentence embedded
-# Very short fragments ("He said.") are never quoted alone.
-MIN_SENTENCE_CHARS = 25
 # A sentence starting within this many characters of the article's start is its lead (headline and first
 # sentence: a news lead is ~25-40 words, ~150-250 characters).
 _LEAD_CHARS = 250
@@ -101,9 +102,9 @@ def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
     out: list[Candidate] = []
     for rank, hit in enumerate(hits):
         c = hit.chunk
-        for s, e in sentence_spans(c.text, offset=c.start):
+        for s, e in chunk_sentences(c):
             key = (c.article_id, s)
-            if key in seen or e - s < MIN_SENTENCE_CHARS:
+            if key in seen:
                 continue
             seen.add(key)
             out.append(Candidate(hit, rank, s, e, bodies[c.article_id][s:e]))
@@ -129,10 +130,13 @@ def describe(
     model: Logistic,
     embed_top: int,
     neighbours: int = 0,
+    stored: SentenceVectors | None = None,
 ) -> None:
-    """Fill each candidate's signals and probabilities; embed only the `embed_top` best by the cheap score,
-    and the sentence after each of the first `neighbours` of them (it may complete the quote).
+    """Fill each candidate's signals and probabilities.
 
+    A sentence's dense signals come from its vector stored at index time (`stored`, pooled inside its chunk);
+    a sentence without one (an index built before they were stored) is embedded alone, but only the
+    `embed_top` best by the cheap score and the sentence after each of the first `neighbours` of them.
     `encode` embeds a list of texts in one call (unit rows); None (no model at hand) leaves the dense signals
     at their training mean, which is what the cheap score assumes anyway.
     """
@@ -168,19 +172,45 @@ def describe(
             x[i[name]] = model.mean[i[name]]
         c.x = x
         c.part_cos = np.full(len(question.parts), model.mean[i["cos_part"]])
-    if encode is not None and embed_top > 0:
-        cheap = cheap_logits(model, np.stack([c.x for c in cands]))
-        order = [int(j) for j in np.argsort(-cheap, kind="stable")[:embed_top]]
-        nexts = [j + 1 for j in order[:neighbours] if j + 1 < len(cands) and cands[j + 1].hit is cands[j].hit]
-        top = [cands[j] for j in dict.fromkeys(order + nexts)]
-        vecs = encode([question.text, *question.parts, *(c.text for c in top)])
-        qv, pv, sv = vecs[0], vecs[1 : 1 + len(question.parts)], vecs[1 + len(question.parts) :]
-        for c, v in zip(top, sv, strict=True):
-            c.vector = v
-            c.x[i["cos_q"]] = float(v @ qv)
-            c.part_cos = pv @ v
-            c.x[i["cos_part"]] = float(c.part_cos.max(initial=0.0))
+    if encode is not None:
+        _dense(question, cands, encode, model, embed_top, neighbours, stored)
     score(cands, model)
+
+
+def _dense(
+    question: Question,
+    cands: list[Candidate],
+    encode: Callable[[list[str]], np.ndarray],
+    model: Logistic,
+    embed_top: int,
+    neighbours: int,
+    stored: SentenceVectors | None,
+) -> None:
+    """The cosines of each sentence to the question and its parts (see `describe`)."""
+    got: dict[int, np.ndarray] = {}
+    if stored is not None:
+        for j, c in enumerate(cands):
+            if (v := stored.lookup(c.hit.chunk.id, c.start)) is not None:
+                got[j] = v
+    missing = [j for j in range(len(cands)) if j not in got]
+    live: list[int] = []
+    if missing and embed_top > 0:
+        cheap = cheap_logits(model, np.stack([cands[j].x for j in missing]))
+        order = [missing[int(j)] for j in np.argsort(-cheap, kind="stable")[:embed_top]]
+        nexts = [j + 1 for j in order[:neighbours] if j + 1 < len(cands) and cands[j + 1].hit is cands[j].hit]
+        live = [j for j in dict.fromkeys(order + nexts) if j not in got]
+    if not got and not live:
+        return
+    vecs = encode([question.text, *question.parts, *(cands[j].text for j in live)])
+    qv, pv = vecs[0], vecs[1 : 1 + len(question.parts)]
+    got.update(zip(live, vecs[1 + len(question.parts) :], strict=True))
+    i_q, i_p = FEATURES.index("cos_q"), FEATURES.index("cos_part")
+    for j, v in got.items():
+        c = cands[j]
+        c.vector = v
+        c.x[i_q] = float(v @ qv)
+        c.part_cos = pv @ v
+        c.x[i_p] = float(c.part_cos.max(initial=0.0))
 
 
 def score(cands: list[Candidate], model: Logistic) -> None:

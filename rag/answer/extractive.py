@@ -94,7 +94,8 @@ def rank_sentences(
     embedder = retriever.embedder
     encode = embedder.encode_batch if embedder is not None else None
     q = question_of(question, query, retriever.outlets)
-    describe(q, cands, retriever.idf, encode, model, EMBED_TOP, NEIGHBOURS_EMBEDDED)
+    stored = retriever.backend.sentences(sorted({h.chunk.id for h in hits}))
+    describe(q, cands, retriever.idf, encode, model, EMBED_TOP, NEIGHBOURS_EMBEDDED, stored)
     cands.sort(key=lambda c: (-c.p, c.rank, c.start))
     return cands
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.extractive import quote_citation
+from rag.chunking import chunk_sentences
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
-from rag.sentences import sentence_spans
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 #: Calibrated on MultiHop-RAG dev (docs/evaluation.md, "Refusal threshold"): of the answerable questions 2.8%
@@ -41,7 +41,6 @@ _EXTRA_RATIO = 0.6
 # the best sentence (neighbours get half credit for ranking; that alone must not put them in the answer).
 _MIN_OWN_COVERAGE = 0.25
 # Very short fragments ("He said.") are never quoted alone.
-_MIN_SENTENCE_CHARS = 25
 
 
 
@@ -76,9 +75,9 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     out: list[Candidate] = []
     for rank, hit in enumerate(hits):
         c = hit.chunk
-        for s, e in sentence_spans(c.text, offset=c.start):
+        for s, e in chunk_sentences(c):
             key = (c.article_id, s)
-            if key in seen or e - s < _MIN_SENTENCE_CHARS:
+            if key in seen:
                 continue
             seen.add(key)
             out.append(Candidate(hit, s, e, bodies[c.article_id][s:e], rank=rank))

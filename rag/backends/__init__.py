@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.filters import in_date_range
+from rag.sentence_vectors import SentenceVectors
 from rag.types import ArticleRef, Chunk
 
 
@@ -122,6 +123,10 @@ class Backend(Protocol):
         ...
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
+        """The stored vectors of these chunks' sentences (`rag.sentence_vectors`); None: the index has none."""
+        ...
 
     def term_stats(self, terms: Sequence[str]) -> dict[str, int]:
         """Document frequency of each term (0: unknown)."""

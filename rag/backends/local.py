@@ -21,6 +21,7 @@ from rag import vector_index
 from rag.backends import ChunkRow, Filter, register
 from rag.filters import ChunkFilters
 from rag.lexical import bm25_document, tokenize
+from rag.sentence_vectors import SentenceVectors
 from rag.store import BM25_DIR, IndexData, load_index
 
 #: The bm25s files of a generation (inside `BM25_DIR`); all are plain numpy arrays or JSON.
@@ -182,6 +183,9 @@ class LocalBackend:
             chunk = self._index.chunks[int(cid)]
             out[int(cid)] = ChunkRow(chunk, self._index.refs[chunk.article_id], self.vectors[self.pos[int(cid)]])
         return out
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
+        return self._index.sentences
 
     def term_stats(self, terms: Sequence[str]) -> dict[str, int]:
         return {t: self._df.get(t, 0) for t in terms}

@@ -40,6 +40,7 @@ from rag.backends import ChunkRow, Filter, register
 from rag.filters import date_bounds
 from rag.lexical import K1, B, bm25_document, tokenize
 from rag.lexical import idf as lexical_idf
+from rag.sentence_vectors import SentenceVectors
 from rag.store import FORMAT_VERSION, Changes, IndexMismatch, IndexNotFound, IndexProblem
 from rag.types import Article, ArticleRef, Chunk
 
@@ -126,6 +127,11 @@ def _schema(dimension: int) -> list[str]:
             PRIMARY KEY (term, chunk_id) INCLUDE (tf))""",
         "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk_id)",
         "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
+        # The vectors of a chunk's sentences (rag.sentence_vectors): its sentence spans (start, end, start, …)
+        # and one float16 array of their vectors, read only for the few chunks an answer quotes from.
+        """CREATE TABLE IF NOT EXISTS rag_sentences (
+            chunk_id bigint PRIMARY KEY REFERENCES rag_chunks(id) ON DELETE CASCADE,
+            spans int4[] NOT NULL, vectors bytea NOT NULL)""",
         """CREATE TABLE IF NOT EXISTS rag_stats (
             id int PRIMARY KEY CHECK (id = 1), n_docs bigint NOT NULL, total_len bigint NOT NULL)""",
     ]
@@ -409,6 +415,22 @@ class PostgresBackend:
             raise KeyError(f"chunks {missing[:5]} are not in the index (it changed during the search)")
         return out
 
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
+        if not len(chunk_ids):
+            return None
+        if self._rows("SELECT to_regclass('rag_sentences') IS NULL")[0][0]:
+            return None  # a database written before sentence vectors were stored
+        rows = self._rows(
+            "SELECT chunk_id, spans, vectors FROM rag_sentences WHERE chunk_id = ANY(%s)", [[int(i) for i in chunk_ids]]
+        )
+        dim = int(self.manifest["dimension"])
+        parts = []
+        for cid, spans, raw in rows:
+            pairs = list(zip(spans[0::2], spans[1::2], strict=True))
+            vectors = np.frombuffer(bytes(raw), dtype=np.float16).reshape(-1, dim)
+            parts.append(SentenceVectors.of(int(cid), pairs, vectors))
+        return SentenceVectors.concat(parts, dim) if parts else None
+
     def articles(self, ids: Sequence[str]) -> dict[str, Article]:
         rows = self._rows(
             "SELECT id, outlet, title, published, url, body, source FROM rag_articles WHERE id = ANY(%s)", [list(ids)]
@@ -585,6 +607,16 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             for term, tf in Counter(toks).items():
                 copy.write_row((term, c.id, tf))
                 terms.add(term)
+    if changes.add_sentences is not None and len(changes.add_sentences):
+        sv = changes.add_sentences
+        with cur.copy("COPY rag_sentences (chunk_id, spans, vectors) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4[]", "bytea"])
+            order = np.argsort(sv.keys[:, 0], kind="stable")
+            keys, vecs = sv.keys[order], sv.vectors[order]
+            ids, starts = np.unique(keys[:, 0], return_index=True)
+            for cid, a, b in zip(ids.tolist(), starts.tolist(), [*starts.tolist()[1:], len(keys)], strict=True):
+                spans = keys[a:b, 1:].reshape(-1).tolist()
+                copy.write_row((cid, spans, np.ascontiguousarray(vecs[a:b], dtype=np.float16).tobytes()))
     cur.execute(
         "UPDATE rag_stats SET n_docs = n_docs + %s, total_len = total_len + %s WHERE id = 1",
         [len(changes.add_chunks), total_len],
