@@ -40,11 +40,13 @@ browser:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The cluster extra (PostgreSQL + pgvector, Ray) for the `cluster` tests (tests/cluster, docs/scaling.md).
 test: $(STAMP) browser
 	$(BIN)/python -m pip install -q -e '.[test,cluster]'
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -56,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: How the model runs: "torch" (sentence-transformers) or "onnx-int8" (exported locally, see rag/onnx_backend.py).
 #: Chosen by measurement, see docs/benchmarks.md ("Embedding backend").
-DEFAULT_BACKEND = "onnx-int8"
+DEFAULT_BACKEND: Final = "onnx-int8"
 
 
 class Settings(BaseSettings):

@@ -228,7 +228,7 @@ def resolve_query(
     previous = history[-1]
     # "And the other outlets?": other than the outlets the previous question named ("What did Dawn report…?"),
     # else than those its answer cited.
-    exclude = ()
+    exclude: tuple[str, ...] = ()
     if wants_other_outlets(question):
         exclude = named_outlets(previous.question, outlets) or tuple(cited_outlets(previous, outlets))
     only = named_outlets(question, outlets)

@@ -10,6 +10,7 @@ pickled; every write is one transaction, so a crash leaves the conversation as i
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 import sqlite3
@@ -130,7 +131,7 @@ class ConversationStore:
     def get(self, cid: str) -> ConversationInfo | None:
         return next((i for i in self.list() if i.id == cid), None)
 
-    def load(self, cid: str) -> list[StoredMessage]:
+    def load(self, cid: str) -> builtins.list[StoredMessage]:  # `list` here is the method above
         """The messages of `cid` in order (empty if there is no such conversation)."""
         if not self.path.is_file():
             return []

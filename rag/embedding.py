@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,7 @@ class Embedder:
     """A loaded model (torch backend); `encode` returns float32 rows of unit length."""
 
     backend = "torch"
+    model: Any  # a SentenceTransformer; an `onnx_backend.OnnxModel` in OnnxEmbedder
 
     def __init__(self, name: str, batch_size: int = 32) -> None:
         from sentence_transformers import SentenceTransformer

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -160,7 +160,8 @@ def _export(model_dir: Path, out: Path) -> None:
 
     spec = model_spec(model_dir)
     st = SentenceTransformer(str(model_dir), device="cpu")
-    hf = st[0].auto_model.eval()
+    # torch types a module's submodules as `Tensor | Module` (looked up by name): this one is the HF model.
+    hf = cast(torch.nn.Module, st[0].auto_model).eval()
     accepted = inspect.signature(hf.forward).parameters
     inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
 

@@ -50,9 +50,10 @@ def _usable_bin_dir(owner: tuple[int, int] | None) -> Path:
     binaries = bin_dir()
     if owner is None:
         return binaries
-    kwargs = {"user": owner[0], "group": owner[1]}
     try:
-        probe = subprocess.run([str(binaries / "postgres"), "--version"], capture_output=True, cwd="/", **kwargs)
+        probe = subprocess.run(
+            [str(binaries / "postgres"), "--version"], capture_output=True, cwd="/", user=owner[0], group=owner[1]
+        )
         if probe.returncode == 0:
             return binaries
     except PermissionError:
@@ -139,12 +140,12 @@ class LocalPostgres:
             os.chown(root, *owner)
             os.chown(sock, *owner)
         binaries = _usable_bin_dir(owner)
-        kwargs = {"user": owner[0], "group": owner[1]} if owner else {}
+        user, group = owner if owner else (None, None)  # None: run as this process's user
         if not (data / "PG_VERSION").exists():
             out = subprocess.run(
                 [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                  "--no-instructions"],
-                capture_output=True, text=True, cwd=root, **kwargs,
+                capture_output=True, text=True, cwd=root, user=user, group=group,
             )  # fmt: skip
             if out.returncode:
                 raise PgServerError(f"initdb failed: {out.stderr.strip()[-500:]}")
@@ -158,7 +159,7 @@ class LocalPostgres:
              "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sock}",
              "-c", "max_connections=100", "-c", "shared_buffers=128MB", "-c", "fsync=on",
              *[a for k, v in (conf or {}).items() for a in ("-c", f"{k}={v}")]],
-            stdout=logf, stderr=subprocess.STDOUT, cwd=root, start_new_session=True, **kwargs,
+            stdout=logf, stderr=subprocess.STDOUT, cwd=root, start_new_session=True, user=user, group=group,
         )  # fmt: skip
         server = cls(root, port, proc, owner, log, conf)
         server.wait_ready(timeout)

@@ -257,8 +257,8 @@ def _clause(question: str, start: int, end: int) -> tuple[int, int]:
     left = 0
     for m in _CLAUSE_BREAK.finditer(question, 0, start):
         left = m.end()
-    m = _CLAUSE_BREAK.search(question, end)
-    right = m.start() if m else len(question)
+    after = _CLAUSE_BREAK.search(question, end)
+    right = after.start() if after else len(question)
     return left, right
 
 
@@ -349,9 +349,9 @@ def question_parts(question: str, mentions: Sequence[OutletMention]) -> list[tup
     """The question's clauses, each with the outlets it names; attribution-only clauses join the previous."""
     spans: list[tuple[int, int]] = []
     last = 0
-    for m in _PART_BREAK.finditer(question):
-        spans.append((last, m.start()))
-        last = m.end()
+    for brk in _PART_BREAK.finditer(question):
+        spans.append((last, brk.start()))
+        last = brk.end()
     spans.append((last, len(question)))
     parts: list[tuple[int, int, set[str], int]] = []  # start, end, outlets named, content words
     for s, e in spans:

@@ -18,6 +18,7 @@ Ray's own `ray.init()` would advertise and bind the machine's external address) 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -80,7 +81,7 @@ def local_cluster(num_cpus: int | None = None, nodes: int = 1) -> Iterator[Any]:
 
     cpus = num_cpus or os.cpu_count() or 1
     per = max(1, cpus // nodes)
-    node_args = {"node_ip_address": HOST, "num_cpus": per, "include_dashboard": False,
+    node_args: dict[str, Any] = {"node_ip_address": HOST, "num_cpus": per, "include_dashboard": False,
                  "object_store_memory": 256 * 2**20}  # fmt: skip
     cluster = Cluster(initialize_head=True, head_node_args=node_args)
     try:
@@ -110,7 +111,7 @@ def run_embedding(
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -121,8 +122,8 @@ def run_embedding(
         {"id": i, "text": t, "spans": ",".join(f"{a}:{b}" for a, b in sp)}
         for i, t, sp in zip(ids, texts, spans, strict=True)
     ]
-    ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map_batches(
+    items = ray.data.from_items(rows, override_num_blocks=blocks)
+    ds = items.map_batches(
         _EmbedActor,
         fn_constructor_kwargs={
             "model": settings.model,

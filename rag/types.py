@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 UNKNOWN_OUTLET = "Unknown outlet"
 
@@ -78,6 +78,18 @@ class Hit:
     score: float
     dense: float | None = None  # cosine similarity, if the dense retriever returned it
     bm25: float | None = None  # raw BM25 score, if the lexical retriever returned it
+
+
+class HitSpan(Protocol):
+    """A span of an article body inside one hit's passage: what a quote is cut from (the answerers' candidate
+    sentences, `rag.answer.evidence.Candidate` and `rag.answer.support.Candidate`, are ones)."""
+
+    @property
+    def hit(self) -> Hit: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,20 +52,25 @@ def new_index(dimension: int, kind: str = FLAT, policy: AnnPolicy | None = None)
     return faiss.IndexIDMap2(inner)
 
 
+def _hnsw(index: faiss.Index) -> faiss.IndexHNSW | None:
+    """The HNSW index inside `index` (an IDMap over it, or itself), or None when it is not one."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else faiss.downcast_index(index)
+    return inner if isinstance(inner, faiss.IndexHNSW) else None
+
+
 def kind_of(index: faiss.Index) -> str:
-    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else faiss.downcast_index(index)
-    return HNSW if isinstance(inner, faiss.IndexHNSW) else FLAT
+    return HNSW if _hnsw(index) is not None else FLAT
 
 
 def describe(index: faiss.Index) -> dict[str, Any]:
     """The manifest's `faiss_index` entry: the type and, for HNSW, its parameters."""
-    kind = kind_of(index)
-    if kind == FLAT:
+    inner = _hnsw(index)
+    if inner is None:
         return {"type": FLAT}
-    hnsw = faiss.downcast_index(index.index).hnsw
+    hnsw = inner.hnsw
     return {
         "type": HNSW,
-        "m": int(hnsw.nb_neighbors(1)),
+        "m": int(hnsw.nb_neighbors(1)),  # type: ignore[attr-defined]  # missing from faiss' stub
         "ef_construction": hnsw.efConstruction,
         "ef_search": hnsw.efSearch,
     }
@@ -74,6 +79,7 @@ def describe(index: faiss.Index) -> dict[str, Any]:
 def vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors) of an IDMap over a flat or HNSW-flat index; the vectors a zero-copy view (read-only use),
     which keeps the index alive."""
+    assert isinstance(index, faiss.IndexIDMap), "every index here is an IDMap (see new_index)"
     ids = faiss.vector_to_array(index.id_map).astype(np.int64)
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSW):
@@ -121,7 +127,8 @@ def apply_changes(
     elif kind_of(previous) == kind and (kind == FLAT or not len(remove_ids)):
         index = faiss.clone_index(previous)
         if len(remove_ids):
-            index.remove_ids(remove_ids)
+            # faiss' Python wrapper takes an array of ids as well as an IDSelector; its stub has only the latter.
+            index.remove_ids(remove_ids)  # type: ignore[arg-type]
     else:  # the type changes, or vectors leave an HNSW graph (which cannot delete): build it anew
         index = rebuilt(previous, kind, policy, remove_ids)
     if len(add_ids):
@@ -153,9 +160,9 @@ def search(
     if allowed is not None and len(allowed) < (EXACT_BELOW if exact_below is None else exact_below):
         return _exact_subset(index, queries, n, np.asarray(allowed, dtype=np.int64))
     params = None
-    if kind_of(index) == HNSW:
-        beam = max(ef_search or faiss.downcast_index(index.index).hnsw.efSearch, n)
-        params = faiss.SearchParametersHNSW(efSearch=beam)
+    if (inner := _hnsw(index)) is not None:
+        beam = max(ef_search or inner.hnsw.efSearch, n)
+        params = faiss.SearchParametersHNSW(efSearch=beam)  # type: ignore[attr-defined]  # missing from the stub
     if allowed is not None:
         allowed = np.asarray(allowed, dtype=np.int64)
         bits = np.zeros(int(allowed.max(initial=0)) + 1, dtype=bool)

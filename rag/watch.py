@@ -100,7 +100,7 @@ def settle(
     paths: Iterable[Path],
     quiet: float,
     timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> bool:
     """Wait until no file in `paths` changed size or mtime for `quiet` seconds; False if `timeout` passed first.

@@ -168,7 +168,7 @@ def names_in(tokens: list[Token], question: bool) -> list[str]:
 
 def _outlet_aliases(outlet: str) -> list[tuple[str, int]]:
     """(alias, regex flags): the full name in any case, each part between " | " / " - " as capitalised."""
-    aliases = [(outlet, re.IGNORECASE)]
+    aliases: list[tuple[str, int]] = [(outlet, re.IGNORECASE)]
     for part in re.split(r"\s+[|–—-]\s+", outlet):
         part = part.strip()
         if part != outlet and len(part) >= 3:

@@ -76,7 +76,7 @@ def gather(question: Question, cands: Sequence[Candidate], n_hits: int) -> list[
     won: dict[str, list[int]] = {}
     if len(question.parts) > 1:
         for j in range(len(question.parts)):
-            best = max(cands, key=lambda c, j=j: c.p_part[j])
+            best = max(cands, key=lambda c: c.p_part[j])
             won.setdefault(best.article_id, []).append(j)
     best_p = {a: ks[0].p for a, ks in by.items()}
     top = max(best_p.values())

@@ -27,7 +27,7 @@ from rag.answer.evidence import FEATURES, Candidate, Question, candidates, descr
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.retrieval import Retriever, tokenize
-from rag.types import Answer, Citation, Hit, SearchQuery
+from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
 from rag.words import names_in, without_outlets, word_tokens
 
 REFUSAL = "The articles in this corpus do not answer that question."
@@ -257,7 +257,7 @@ def completes(sentence: str, following: str) -> bool:
     return sentence.rstrip().endswith(":") or bool(_CONTINUES.match(following.lstrip()))
 
 
-def quote_citation(n: int, group: Sequence[Candidate]) -> Citation:
+def quote_citation(n: int, group: Sequence[HitSpan]) -> Citation:
     """The citation of one quote: its sentences' span, cut from their passage (`body[start:end] == quote`)."""
     first, last = group[0], group[-1]
     ref, chunk = first.hit.article, first.hit.chunk

@@ -59,7 +59,7 @@ def _weights(retriever: Retriever, terms: set[str]) -> dict[str, float]:
     return {t: retriever.idf(t) for t in terms}
 
 
-def _coverage(weights: dict[str, float], terms: set[str], near: set[str] = frozenset()) -> float:
+def _coverage(weights: dict[str, float], terms: set[str], near: set[str] | frozenset[str] = frozenset()) -> float:
     """IDF-weighted share of question terms in `terms`; terms only in `near` count half.
 
     `near` holds the neighbouring sentences' terms: news prose often names the speaker in one sentence

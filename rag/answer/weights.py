@@ -62,7 +62,8 @@ def logistic(block: dict[str, Any], features: tuple[str, ...], where: str) -> Lo
     arrays = [np.asarray(block[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
     if any(a.shape != (len(features),) or not np.isfinite(a).all() for a in arrays):
         raise WeightsProblem(f"{where}: mean, scale and coef must be {len(features)} finite numbers each")
-    return Logistic(features, *arrays, float(block["intercept"]))
+    mean, scale, coef = arrays
+    return Logistic(features, mean, scale, coef, float(block["intercept"]))
 
 
 @dataclass(frozen=True, slots=True)

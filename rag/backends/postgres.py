@@ -61,7 +61,7 @@ def _redact(dsn: str) -> str:
     try:
         from psycopg.conninfo import conninfo_to_dict
 
-        d = conninfo_to_dict(dsn)
+        d: dict[str, Any] = conninfo_to_dict(dsn)
     except Exception:  # noqa: BLE001 - not parseable: say nothing of it
         return "the configured server"
     host, port, db = d.get("host", "localhost"), d.get("port", "5432"), d.get("dbname", "")
@@ -93,7 +93,8 @@ def connect(dsn: str | None, create_extension: bool = False, **kwargs: Any):  # 
         register_vector(conn)
     except psycopg.Error as exc:
         conn.rollback()
-        no_index = conn.execute("SELECT to_regclass('rag_manifest') IS NULL").fetchone()[0]
+        row = conn.execute("SELECT to_regclass('rag_manifest') IS NULL").fetchone()  # one row, never None
+        no_index = row is None or row[0]
         conn.close()
         if no_index:  # a database nothing was indexed into yet (pgvector is created by the first `rag index`)
             raise IndexNotFound(
@@ -143,7 +144,8 @@ def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
         return "TRUE", []
     if flt.empty:
         return "FALSE", []
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     if flt.outlets is not None:
         parts.append(f"{alias}.outlet_cf = ANY(%s)")
         params.append(list(flt.outlets))
@@ -630,6 +632,8 @@ def _array(vec: Any) -> np.ndarray:
 
 class _Lazy(Mapping):
     """A read-only mapping whose values are fetched from the database by key (small LRU)."""
+
+    _cache: dict[Any, Any]
 
     def __init__(self, fetch_many, keys) -> None:  # noqa: ANN001
         self._fetch_many, self._keys, self._cache = fetch_many, keys, {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import trafilatura
+from trafilatura.settings import Document
 
 from rag.ingest.base import Problem, ReadResult, make_article
 from rag.ingest.clean import clean_body
@@ -32,8 +33,9 @@ def parse(content: str, source: str) -> ReadResult:
     except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file problem
         result.problems.append(Problem(source, f"HTML could not be parsed ({exc})"))
         return result
-    text = (getattr(doc, "text", None) or "") if doc is not None else ""
-    if len(text.strip()) < _MIN_TEXT_CHARS:
+    # A Document, or None when nothing was extracted (a dict only with as_dict=True, which is not asked for).
+    text = (doc.text or "") if isinstance(doc, Document) else ""
+    if len(text.strip()) < _MIN_TEXT_CHARS or not isinstance(doc, Document):
         result.problems.append(Problem(source, "no article text found in the HTML page"))
         return result
     outlet = doc.sitename or ""

@@ -69,7 +69,7 @@ def split_warnings(answer: Answer, answerer: str) -> tuple[list[str], list[str]]
 
 def collect(
     items: Iterable[str | Answer],
-    show: Callable[[str], None],
+    show: Callable[[str], object],
     waiting: AbstractContextManager[object] | None = None,
 ) -> Answer:
     """The final Answer of an `ask_stream` stream; `show(draft)` gets the text written so far after each chunk.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import altair as alt
 import pandas as pd
@@ -20,6 +20,9 @@ from rag.types import Article, Citation
 
 #: The name of the point selection in every chart (the key of the clicked point in Streamlit's event).
 SELECTION = "pick"
+#: What the charts are: the points alone, or layered with their labels (`alt.layer` is typed to return a
+#: FacetChart too, when the layers share a facet encoding, which these never do).
+TimelineChart: TypeAlias = alt.Chart | alt.LayerChart | alt.FacetChart
 
 
 def plot_date(published: str) -> str | None:
@@ -99,7 +102,7 @@ def _points(
     size: int,
     label: str | None = None,
     row_px: int = 40,
-) -> alt.Chart | alt.LayerChart:
+) -> TimelineChart:
     dated = [r for r in rows if r["date"] is not None]
     outlets = sorted({r["outlet"] for r in dated})
     columns = list(rows[0].keys()) if rows else ["article_id", "outlet", "date"]
@@ -113,7 +116,7 @@ def _points(
         .encode(x=x, y=y, color=alt.Color("outlet:N", legend=None), tooltip=tooltip)
         .add_params(pick)
     )
-    chart: alt.Chart | alt.LayerChart = points
+    chart: TimelineChart = points
     if label:
         text = base.mark_text(align="left", dx=11, fontSize=12, fontWeight="bold", color="#1a5fb4").encode(
             x=x, y=y, text=f"{label}:N"
@@ -124,7 +127,7 @@ def _points(
     return chart.properties(height=alt.Step(row_px), usermeta={"embedOptions": {"renderer": "svg"}})
 
 
-def sources_chart(citations: Sequence[Citation]) -> alt.Chart:
+def sources_chart(citations: Sequence[Citation]) -> TimelineChart:
     """An answer's cited articles on a date axis, one row per outlet; click a point to open the article."""
     rows = source_rows(citations)
     tooltip = [
@@ -136,7 +139,7 @@ def sources_chart(citations: Sequence[Citation]) -> alt.Chart:
     return _points(rows, tooltip, "The sources on a timeline (click a point to open the article)", 260, "cited")
 
 
-def corpus_chart(articles: Iterable[Article]) -> alt.Chart:
+def corpus_chart(articles: Iterable[Article]) -> TimelineChart:
     """Every article of the corpus on a date axis, one row per outlet: how each outlet covered the story."""
     rows = article_rows(articles)
     tooltip = [
@@ -147,7 +150,7 @@ def corpus_chart(articles: Iterable[Article]) -> alt.Chart:
     return _points(rows, tooltip, "Articles per outlet over time (click a point to open the article)", 140, row_px=32)
 
 
-def marks(chart: alt.Chart | alt.LayerChart) -> list[dict[str, Any]]:
+def marks(chart: TimelineChart) -> list[dict[str, Any]]:
     """The data rows a chart draws, one per mark (for tests and for checking what a click can return)."""
     spec = chart.to_dict()
     datasets = spec.get("datasets", {})

@@ -17,6 +17,7 @@ from rag.config import Settings
 from rag.conversations import ConversationStore, StoredMessage
 from rag.pipeline import Pipeline
 from rag.store import IndexProblem
+from rag.types import Answer
 from rag.ui import answering, chat, export, render, timeline, uploads
 from rag.ui.chat import Message
 from rag.ui.pages import shared
@@ -92,9 +93,8 @@ def save(settings: Settings, msg: Message) -> None:
 # -- answers ------------------------------------------------------------------------------------------------
 
 
-def render_sources(pipe: Pipeline, msg: Message) -> None:
+def render_sources(pipe: Pipeline, msg_id: int, answer: Answer) -> None:
     """Citation cards grouped by outlet (side by side when several outlets answer), figures compared."""
-    answer = msg.answer
     groups = group_by_outlet(answer.citations)
     outlets = f"{len(groups)} outlet{'s' if len(groups) != 1 else ''}"
     with st.expander(f"Sources · {len(answer.citations)} passages from {outlets}", expanded=True):
@@ -109,7 +109,7 @@ def render_sources(pipe: Pipeline, msg: Message) -> None:
                         st.html(render.outlet_head_html(group))
                     for c in group.citations:
                         st.html(render.card_html(c))
-                        if st.button("View in article", key=f"view-{msg.id}-{c.n}", icon=":material/article:"):
+                        if st.button("View in article", key=f"view-{msg_id}-{c.n}", icon=":material/article:"):
                             shared.article_dialog(pipe, c.article_id, answer.citations, c.n)
 
 
@@ -125,24 +125,23 @@ def clickable_chart(pipe: Pipeline, chart: Any, key: str, citations: list | None
         opened.pop(key, None)
 
 
-def render_timeline(pipe: Pipeline, msg: Message) -> None:
+def render_timeline(pipe: Pipeline, msg_id: int, answer: Answer) -> None:
     """The answer's cited articles on a date axis by outlet (click a point to open the article)."""
-    rows = timeline.source_rows(msg.answer.citations)
+    rows = timeline.source_rows(answer.citations)
     if not rows:
         return
     if timeline.undated(rows) == len(rows):
         st.caption("The sources are undated, so they cannot be placed on a timeline.")
         return
-    with st.container(key=f"timeline-box-{msg.id}"):
-        clickable_chart(pipe, timeline.sources_chart(msg.answer.citations), f"timeline-{msg.id}", msg.answer.citations)
+    with st.container(key=f"timeline-box-{msg_id}"):
+        clickable_chart(pipe, timeline.sources_chart(answer.citations), f"timeline-{msg_id}", answer.citations)
     if n := timeline.undated(rows):
         st.caption(f"{n} undated source{'s' if n != 1 else ''} not on the timeline.")
 
 
-def render_answer(pipe: Pipeline, msg: Message) -> None:
-    """Everything shown for one answer: why a configured language model was not used, the answer, what was
-    searched (and which model wrote it), the copy box, the timeline and the citation cards."""
-    answer = msg.answer
+def render_answer(pipe: Pipeline, msg_id: int, answer: Answer) -> None:
+    """Everything shown for one answer (of message `msg_id`): why a configured language model was not used, the
+    answer, what was searched (and which model wrote it), the copy box, the timeline and the citation cards."""
     if answer.refused:
         filtered = bool(answer.filters.get("outlets") or answer.filters.get("since") or answer.filters.get("until"))
         st.html(render.refusal_html(answer, filtered))
@@ -158,8 +157,8 @@ def render_answer(pipe: Pipeline, msg: Message) -> None:
     with st.popover("Copy answer", icon=":material/content_copy:"):
         st.caption("Use the copy icon at the top right of the box.")
         st.code(render.answer_as_text(answer), language=None, wrap_lines=True)
-    render_timeline(pipe, msg)
-    render_sources(pipe, msg)
+    render_timeline(pipe, msg_id, answer)
+    render_sources(pipe, msg_id, answer)
 
 
 def render_message(pipe: Pipeline, msg: Message) -> None:
@@ -167,7 +166,7 @@ def render_message(pipe: Pipeline, msg: Message) -> None:
         if msg.answer is None:
             st.text(msg.text)
         else:
-            render_answer(pipe, msg)
+            render_answer(pipe, msg.id, msg.answer)
 
 
 def answer_question(pipe: Pipeline, settings: Settings, question: str, filters: dict[str, Any]) -> None:
@@ -194,7 +193,7 @@ def answer_question(pipe: Pipeline, settings: Settings, question: str, filters: 
         msg = Message("assistant", answer.text, answer, id=next_id())
         messages.append(msg)
         save(settings, msg)
-        render_answer(pipe, msg)
+        render_answer(pipe, msg.id, answer)
 
 
 def export_buttons(settings: Settings) -> None:

@@ -35,7 +35,7 @@ def article_picker(pipe: Pipeline, settings: Settings, rows: list[dict[str, Any]
     if st.session_state.get("corpus_pick") not in ids:
         st.session_state.pop("corpus_pick", None)
     pick = st.selectbox(
-        "Article", ids, format_func=titles.get, index=None, key="corpus_pick", placeholder="Choose an article…"
+        "Article", ids, format_func=titles.__getitem__, index=None, key="corpus_pick", placeholder="Choose an article…"
     )
     if pick is None:
         return
