@@ -52,11 +52,16 @@ class _EmbedActor:
         self.embedder = get_embedder(model, batch_size, backend, Path(cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        spans = [[tuple(map(int, p.split(":"))) for p in str(s).split(",") if p] for s in batch["spans"]]
+        spans = [[_span(p) for p in str(s).split(",") if p] for s in batch["spans"]]
         vectors, rows = self.embedder.encode_spans([str(t) for t in batch["text"]], spans)
         # A chunk's sentence vectors travel as the bytes of one float16 array (rows vary in number).
         sentences = np.asarray([r.astype(np.float16).tobytes() for r in rows], dtype=object)
         return {"id": np.asarray(batch["id"], dtype=np.int64), "vector": vectors, "sentences": sentences}
+
+
+def _span(text: str) -> tuple[int, int]:
+    start, end = text.split(":")
+    return int(start), int(end)
 
 
 def loopback_only() -> None:
