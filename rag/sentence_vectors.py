@@ -43,7 +43,10 @@ class SentenceVectors:
     @staticmethod
     def of(chunk_id: int, spans: list[tuple[int, int]], vectors: np.ndarray) -> SentenceVectors:
         keys = np.asarray([(chunk_id, s, e) for s, e in spans], dtype=np.int64).reshape(-1, 3)
-        return SentenceVectors(keys, np.asarray(vectors, dtype=np.float16).reshape(len(spans), -1))
+        vectors = np.asarray(vectors, dtype=np.float16)
+        if vectors.ndim != 2 or len(vectors) != len(spans):
+            raise SentenceFilesBroken(f"{len(spans)} sentences but vectors of shape {vectors.shape}")
+        return SentenceVectors(keys, vectors)
 
     @staticmethod
     def concat(parts: Iterable[SentenceVectors], dimension: int) -> SentenceVectors:
