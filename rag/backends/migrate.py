@@ -33,6 +33,7 @@ def copy_local(index_dir: Path, dsn: str, bm25_outlet: bool = True, ann_threshol
         add_articles=list(index.articles.values()),
         add_chunks=chunks,
         add_vectors=vecs,
+        add_sentences=index.sentences,
     )
     fields = {k: index.manifest[k] for k in _FIELDS if k in index.manifest}
     fields.setdefault("embed_backend", "torch")

@@ -43,6 +43,13 @@ def test_postgres_answers_as_the_local_index(seed_pipeline, pg_seed: Settings) -
     for filters in ({"outlets": ["Dawn"]}, {"since": "2026-03-06"}, {"outlets": ["Al Jazeera"], "until": "2026-03-05"}):
         q = "What did Stephen Miller say about cartels?"
         assert _result(pg, q, **filters) == _result(seed_pipeline, q, **filters), filters
+    # The sentence vectors the answerer scores with are the same rows on both sides.
+    ids = sorted(seed_pipeline.index.chunks)
+    local, remote = seed_pipeline.retriever.backend.sentences(ids), pg.retriever.backend.sentences(ids)
+    assert local is not None and remote is not None and len(remote) == len(local)
+    for cid, start, _ in local.keys.tolist():
+        assert remote.lookup(cid, start) is not None
+        assert (remote.lookup(cid, start) == local.lookup(cid, start)).all()
 
 
 def test_rag_eval_seeds_gives_the_same_result(seed_index: Settings, pg_seed: Settings) -> None:
