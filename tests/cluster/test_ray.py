@@ -47,6 +47,9 @@ def test_a_ray_build_is_the_local_build(ray_cluster, seed_index: Settings, tmp_p
     a, b = _vectors(local), _vectors(ray_built)
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[i], b[i]) for i in a)  # bit for bit: one text per model run on both sides
+    assert local.sentences is not None and ray_built.sentences is not None  # and the sentences' vectors too
+    np.testing.assert_array_equal(ray_built.sentences.keys, local.sentences.keys)
+    np.testing.assert_array_equal(ray_built.sentences.vectors, local.sentences.vectors)
 
 
 def test_changing_one_article_re_embeds_only_it(ray_cluster, seed_index: Settings, tmp_path: Path) -> None:
