@@ -277,6 +277,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.pipeline import Pipeline
 
     rows = evaluation.read_jsonl(Path(args.file))
+    if args.split:
+        rows = evaluation.select_split(rows, args.split)
+        if not rows:
+            _err(f'no question or dialogue in {args.file} has "split": "{args.split}"')
+            return EXIT_USAGE
     pipeline = Pipeline(_settings(args))
     if evaluation.detect_format(rows) == "multihop":
         from rag import multihop
@@ -288,11 +293,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _emit({"items": [i.row() for i in report.items], "summary": summary})
     else:
-        print(f"{'id':<8}{'pass':<6}{'refused':<9}{'facts':<7}{'outlet':<8}cited / searched")
+        print(f"{'id':<8}{'pass':<6}{'refused':<9}{'facts':<7}{'outlet':<8}{'kind':<14}cited / searched")
         for i in report.items:
             print(
                 f"{i.id:<8}{'yes' if i.passed else 'NO':<6}{str(i.refused):<9}{str(i.facts_ok):<7}"
-                f"{str(i.outlet_ok):<8}{', '.join(i.cited_outlets) or '-'}"
+                f"{str(i.outlet_ok):<8}{i.kind or '-':<14}{', '.join(i.cited_outlets) or '-'}"
                 + (f"  [searched: {i.search_query}]" if i.search_query != i.question else "")
             )
         print(
@@ -308,7 +313,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f" {summary['topic_change_alone_passed']}/{summary['topic_changes']} asked alone; same score both"
                 f" ways {summary['topic_change_same_as_alone']}/{summary['topic_changes']}"
             )
+        if summary["by_kind"]:
+            print("By kind: " + _per_kind(summary["by_kind"]))
+        for split, part in summary["by_split"].items():
+            print(
+                f"Split {split}: follow-ups passed {part['follow_up_passed']}/{part['follow_ups']}, topic changes"
+                f" passed {part['topic_change_passed']}/{part['topic_changes']}; by kind: {_per_kind(part['by_kind'])}"
+            )
     return EXIT_OK
+
+
+def _per_kind(counts: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{kind} {c['passed']}/{c['turns']}" for kind, c in counts.items())
 
 
 # -- parser --------------------------------------------------------------------------------------------
@@ -366,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N questions (MultiHop-RAG)")
     p.add_argument(
         "--half", choices=("even", "odd"), help="only the even or odd lines (MultiHop-RAG; fitted weights use even)"
+    )
+    p.add_argument(
+        "--split",
+        choices=("tune", "heldout"),
+        help='only the dialogues (or questions) with this "split" field (eval/README.md)',
     )
     common(p, "print the per-question rows and the summary as JSON")
     p.set_defaults(func=cmd_eval)

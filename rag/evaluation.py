@@ -9,6 +9,11 @@ conversation, and the summary counts whether it scores the same both ways (earli
 it). Every other turn after the first is a follow-up; when it carries a hand-written `"standalone"` rewrite,
 that rewrite is also asked alone (`oracle_passed`), which tells a resolver miss (the rewrite passes, the
 follow-up does not) from a question the answerer misses however it is asked.
+
+Dialogue files may label their turns and dialogues (`eval/README.md`): a dialogue's `"split"` ("tune" or
+"heldout") says which half it belongs to (`select_split` keeps one half), and a later turn's `"kind"` says how it
+leans on the conversation (`FOLLOW_UP_KINDS`, or "topic_change", which counts as `"topic_change": true`). The
+summary then counts passes per kind and per split; `check_dialogues` lists what is malformed in such a file.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ from typing import Any
 
 from rag.pipeline import Pipeline
 from rag.types import Answer, Turn
+
+FOLLOW_UP_KINDS = ("pronoun", "ellipsis", "others", "outlet", "wh")  # how a follow-up leans on earlier turns
+TOPIC_CHANGE = "topic_change"
+TURN_KINDS = (*FOLLOW_UP_KINDS, TOPIC_CHANGE)
+SPLITS = ("tune", "heldout")
+FIRST, UNLABELLED = "first", "unlabelled"  # the kind reported for a dialogue's opening turn / a turn without one
 
 
 @dataclass
@@ -43,6 +54,8 @@ class ItemResult:
     rewritten: bool = False  # searched with words from earlier turns (search_query differs from the question)
     alone_passed: bool | None = None  # topic changes: the score when asked without the conversation
     oracle_passed: bool | None = None  # follow-ups with a hand-written "standalone" rewrite: its score alone
+    kind: str = ""  # dialogue turns: FIRST, one of TURN_KINDS, or UNLABELLED; "" for a single question
+    split: str = ""  # the dialogue's (or question's) "split" field, "" without one
 
     def row(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -78,7 +91,43 @@ class Report:
             "follow_ups_with_standalone": sum(i.oracle_passed is not None for i in follow),
             "standalone_passed": sum(bool(i.oracle_passed) for i in follow),
             "median_seconds": round(times[len(times) // 2], 4) if times else 0.0,
+            "by_kind": by_kind(self.items),
+            "by_split": by_split(self.items),
         }
+
+
+def _later_turns(items: Iterable[ItemResult]) -> list[ItemResult]:
+    """The dialogue turns after the first, counted as `Report.summary` counts them: answerable follow-ups, and
+    every topic change."""
+    return [i for i in items if (i.follow_up and i.answerable) or i.topic_change]
+
+
+def by_kind(items: Iterable[ItemResult]) -> dict[str, dict[str, int]]:
+    """Passes per kind of later turn ({kind: {"passed", "turns"}}), the known kinds first, in TURN_KINDS order."""
+    later = _later_turns(items)
+    order = {k: n for n, k in enumerate(TURN_KINDS)}
+    kinds = sorted({i.kind for i in later}, key=lambda k: (order.get(k, len(order)), k))
+    mine = {k: [i for i in later if i.kind == k] for k in kinds}
+    return {k: {"passed": sum(i.passed for i in turns), "turns": len(turns)} for k, turns in mine.items()}
+
+
+def by_split(items: Iterable[ItemResult]) -> dict[str, dict[str, Any]]:
+    """Follow-up and topic-change passes per split, each with its own `by_kind`; {} when no item has a split."""
+    later = [i for i in _later_turns(items) if i.split]
+    out: dict[str, dict[str, Any]] = {}
+    order = {s: n for n, s in enumerate(SPLITS)}
+    for split in sorted({i.split for i in later}, key=lambda s: (order.get(s, len(order)), s)):
+        mine = [i for i in later if i.split == split]
+        follow = [i for i in mine if i.follow_up]
+        changes = [i for i in mine if i.topic_change]
+        out[split] = {
+            "follow_ups": len(follow),
+            "follow_up_passed": sum(i.passed for i in follow),
+            "topic_changes": len(changes),
+            "topic_change_passed": sum(i.passed for i in changes),
+            "by_kind": by_kind(mine),
+        }
+    return out
 
 
 def score(
@@ -125,6 +174,53 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def select_split(rows: Iterable[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """The rows (dialogues or questions) whose `"split"` is `split`; rows without one belong to no split."""
+    return [r for r in rows if r.get("split") == split]
+
+
+def is_topic_change(turn: dict[str, Any]) -> bool:
+    """A turn marked self-contained, by `"topic_change": true` or by `"kind": "topic_change"`."""
+    return bool(turn.get("topic_change")) or turn.get("kind") == TOPIC_CHANGE
+
+
+def check_dialogues(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """What is malformed in a labelled dialogue file (empty when nothing): every row a dialogue with an id, a
+    known split and 2–4 turns; every turn a question with expected facts and outlets; the first turn without a
+    kind, each later one with a known kind; `topic_change` and `kind` agreeing."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n, row in enumerate(rows, start=1):
+        rid = str(row.get("id", f"line {n}"))
+        if "id" not in row:
+            problems.append(f"{rid}: no id")
+        elif rid in seen:
+            problems.append(f"{rid}: duplicate id")
+        seen.add(rid)
+        if row.get("split") not in SPLITS:
+            problems.append(f"{rid}: split {row.get('split')!r} is not one of {', '.join(SPLITS)}")
+        turns = row.get("turns")
+        if not isinstance(turns, list) or not 2 <= len(turns) <= 4:
+            problems.append(f"{rid}: a dialogue has 2 to 4 turns")
+            continue
+        for i, turn in enumerate(turns, start=1):
+            where = f"{rid}.{i}"
+            if not str(turn.get("question", "")).strip():
+                problems.append(f"{where}: no question")
+            if turn.get("answerable", True) and not (turn.get("expect_facts") and turn.get("expect_outlets")):
+                problems.append(f"{where}: an answerable turn needs expect_facts and expect_outlets")
+            kind = turn.get("kind")
+            if i == 1:
+                if kind is not None or turn.get("topic_change"):
+                    problems.append(f"{where}: the first turn has no kind")
+                continue
+            if kind not in TURN_KINDS:
+                problems.append(f"{where}: kind {kind!r} is not one of {', '.join(TURN_KINDS)}")
+            if "topic_change" in turn and bool(turn["topic_change"]) != (kind == TOPIC_CHANGE):
+                problems.append(f"{where}: topic_change and kind disagree")
+    return problems
+
+
 def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]], standalone: bool = True) -> Report:
     """Ask every question (and every dialogue turn, in order, with its history) and score the answers.
 
@@ -136,16 +232,20 @@ def evaluate_seed_format(pipeline: Pipeline, rows: Iterable[dict[str, Any]], sta
         if turns is None:
             t0 = time.perf_counter()
             answer = pipeline.ask(row["question"])
-            report.items.append(score(row, answer, time.perf_counter() - t0, str(row.get("id", ""))))
+            result = score(row, answer, time.perf_counter() - t0, str(row.get("id", "")))
+            result.split = str(row.get("split", ""))
+            report.items.append(result)
             continue
         history: list[Turn] = []
         for i, turn in enumerate(turns, start=1):
             t0 = time.perf_counter()
             answer = pipeline.ask(turn["question"], history=history)
             qid = f"{row.get('id', '')}.{i}"
-            change = i > 1 and bool(turn.get("topic_change"))
+            change = i > 1 and is_topic_change(turn)
             result = score(turn, answer, time.perf_counter() - t0, qid, follow_up=i > 1 and not change)
             result.topic_change = change
+            result.kind = FIRST if i == 1 else str(turn.get("kind") or (TOPIC_CHANGE if change else UNLABELLED))
+            result.split = str(row.get("split", ""))
             if change:
                 result.alone_passed = score(turn, pipeline.ask(turn["question"]), 0.0, qid).passed
             elif i > 1 and standalone and turn.get("standalone"):
