@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, extra in (("local", []), ("ray", ["--engine", "ray"])):
         summary, wall, _ = run(["--corpus", str(corpus), "--index-dir", str(work / name), *extra])
         result[f"{name}_one_changed"] = {"updated": summary["updated"], "seconds": round(wall, 1)}
+    shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
     return 0
 

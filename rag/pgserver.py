@@ -130,7 +130,14 @@ class LocalPostgres:
 
         `conf`: extra server settings (e.g. {"maintenance_work_mem": "2GB"} for a large HNSW build)."""
         owner = _ensure_user()
-        root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rag-pg-"))
+        if root is None:  # a folder of our own: removed again if the server does not come up
+            made = Path(tempfile.mkdtemp(prefix="rag-pg-"))
+            try:
+                return cls.start(made, port, timeout, conf)
+            except BaseException:
+                shutil.rmtree(made, ignore_errors=True)
+                raise
+        root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o755)
         data = root / "data"
@@ -162,7 +169,11 @@ class LocalPostgres:
             stdout=logf, stderr=subprocess.STDOUT, cwd=root, start_new_session=True, user=user, group=group,
         )  # fmt: skip
         server = cls(root, port, proc, owner, log, conf)
-        server.wait_ready(timeout)
+        try:
+            server.wait_ready(timeout)
+        except BaseException:
+            server.kill()  # never leave a half-started server behind
+            raise
         return server
 
     def wait_ready(self, timeout: float = 60.0) -> None:
