@@ -129,14 +129,13 @@ def describe(
     encode: Callable[[list[str]], np.ndarray] | None,
     model: Logistic,
     embed_top: int,
-    neighbours: int = 0,
     stored: SentenceVectors | None = None,
 ) -> None:
     """Fill each candidate's signals and probabilities.
 
     A sentence's dense signals come from its vector stored at index time (`stored`, pooled inside its chunk);
     a sentence without one (an index built before they were stored) is embedded alone, but only the
-    `embed_top` best by the cheap score and the sentence after each of the first `neighbours` of them.
+    `embed_top` best by the cheap score.
     `encode` embeds a list of texts in one call (unit rows); None (no model at hand) leaves the dense signals
     at their training mean, which is what the cheap score assumes anyway.
     """
@@ -173,7 +172,7 @@ def describe(
         c.x = x
         c.part_cos = np.full(len(question.parts), model.mean[i["cos_part"]])
     if encode is not None:
-        _dense(question, cands, encode, model, embed_top, neighbours, stored)
+        _dense(question, cands, encode, model, embed_top, stored)
     score(cands, model)
 
 
@@ -183,7 +182,6 @@ def _dense(
     encode: Callable[[list[str]], np.ndarray],
     model: Logistic,
     embed_top: int,
-    neighbours: int,
     stored: SentenceVectors | None,
 ) -> None:
     """The cosines of each sentence to the question and its parts (see `describe`)."""
@@ -196,9 +194,7 @@ def _dense(
     live: list[int] = []
     if missing and embed_top > 0:
         cheap = cheap_logits(model, np.stack([cands[j].x for j in missing]))
-        order = [missing[int(j)] for j in np.argsort(-cheap, kind="stable")[:embed_top]]
-        nexts = [j + 1 for j in order[:neighbours] if j + 1 < len(cands) and cands[j + 1].hit is cands[j].hit]
-        live = [j for j in dict.fromkeys(order + nexts) if j not in got]
+        live = [missing[int(j)] for j in np.argsort(-cheap, kind="stable")[:embed_top]]
     if not got and not live:
         return
     vecs = encode([question.text, *question.parts, *(cands[j].text for j in live)])

@@ -32,11 +32,10 @@ from rag.words import names_in, without_outlets, word_tokens
 
 REFUSAL = "The articles in this corpus do not answer that question."
 
-#: Sentences embedded per answer, the best by the cheap (lexical) score: each costs ~7-15 ms on this 2-core
-#: machine (int8 ONNX, ~35 tokens), so a few only; the dense signals add little beyond them (held-out AUC of the
-#: sentence model 0.907 without them, 0.915 with them for every sentence; docs/evaluation.md "Answers").
+#: Sentences embedded per answer when the index stores no sentence vectors (built before they were stored:
+#: `rag index --rebuild` adds them). Each costs ~7-15 ms on a 2-core machine (int8 ONNX, ~35 tokens), so only
+#: the best few by the cheap (lexical) score.
 EMBED_TOP = 6
-NEIGHBOURS_EMBEDDED = 0
 #: A quote is at most this many sentences (the chosen one, the one completing it, an adjacent chosen one).
 MAX_QUOTE_SENTENCES = 3
 #: Two quotes this close in meaning (cosine of their embeddings) say the same thing; the second is dropped.
@@ -95,7 +94,7 @@ def rank_sentences(
     encode = embedder.encode_batch if embedder is not None else None
     q = question_of(question, query, retriever.outlets)
     stored = retriever.backend.sentences(sorted({h.chunk.id for h in hits}))
-    describe(q, cands, retriever.idf, encode, model, EMBED_TOP, NEIGHBOURS_EMBEDDED, stored)
+    describe(q, cands, retriever.idf, encode, model, EMBED_TOP, stored)
     cands.sort(key=lambda c: (-c.p, c.rank, c.start))
     return cands
 
@@ -222,7 +221,9 @@ def select(arts: Sequence[ArticleEvidence], thresholds: dict[str, float], limit:
 
 def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float) -> list[list[Candidate]]:
     """Each chosen sentence as a quote, grown by the sentence after it in its passage when that one is evidence
-    too (the words after "X said:", a "But…" that completes it), merged with adjacent chosen sentences."""
+    too (its probability at least `floor` times the chosen one's: news prose often names the subject in one
+    sentence and gives the answer in the next) or completes it (the words after "X said:", a "But…"), merged
+    with adjacent chosen sentences."""
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
         by_passage.setdefault(id(c.hit), []).append(c)
@@ -236,7 +237,7 @@ def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], flo
         group = [c]
         while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
             nxt = run[at + 1]
-            if id(nxt) not in picked and nxt.p < floor and not completes(group[-1].text, nxt.text):
+            if id(nxt) not in picked and nxt.p < floor * c.p and not completes(group[-1].text, nxt.text):
                 break
             if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
                 break
