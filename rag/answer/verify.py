@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.retrieval import STOPWORDS, tokenize
-from rag.sentences import sentence_spans
+from rag.text.names import STARTERS
+from rag.text.sentences import sentence_spans
+from rag.text.tokens import STOP, STOPWORDS, tokenize
 from rag.types import Citation, Hit
 
 # "[1]", "[1, 2]", "[1][3]", "[2-3]", "[Passage 2]": what models write for a citation.
@@ -44,13 +45,8 @@ _NUMBER_WORDS = {
         "seventeen eighteen nineteen twenty".split()
     )
 }
-# Capitalised words that start sentences without being names (beyond the retrieval stop words).
-_STARTERS = frozenset(
-    """however meanwhile additionally furthermore moreover overall yes instead although while both according
-    in on at as after before during since despite the this that these those it its he she they we his her
-    their there here what when where who why how some many several most other another each every no not
-    also finally first second third later earlier then thus therefore still""".split()
-)
+# Capitalised words that start sentences without being names: function words and discourse openers.
+_STARTERS = STOP | STARTERS
 # A sentence must have at least this many content words (stemmed, stop words removed) to count as stating
 # something; shorter ones ("Here is what the passages say:") are framing and need no citation.
 _MIN_CONTENT_TOKENS = 3
