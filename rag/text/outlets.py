@@ -9,7 +9,8 @@ Outlet names come from the index itself (never a fixed list). Each corpus outlet
   words ("The New York Times" → "New York Times"; "The Age" is never just "Age").
 A match counts only when its words are capitalised as a name ("Fortune reported" is the outlet, "a fortune"
 is not), is not inside a word or a domain, and is not a list named after the outlet ("Fortune 500"). A part
-after the first ("World", "Health") does not count at a sentence start ("Health officials said…").
+after the first ("World", "Health") counts only as a name of its own: not at a sentence start ("Health officials
+said…"), nor inside a longer name ("BBC Sports", "Sports Illustrated" are not "The Independent - Sports").
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.text.dates import MONTH_WORD
-from rag.text.tokens import GLUE
+from rag.text.tokens import GLUE, STOP
 
 _SEPARATOR = re.compile(r"\s+[|–—-]\s+|:\s+")
 _DOMAIN = re.compile(r"\.(?:com|net|org|co\.uk|co|io)$", re.I)
 # Small words that stay lower-case inside a name ("Times of India", "Life and Style").
 _NAME_GLUE = frozenset({"the", "of", "and", "&", "for", "in", "on", "a", "an", "|", "-", "–", "—", ":"})
+_WORD_BEFORE = re.compile(r"([\w'’.&-]+)[ \t]+$")
+_WORD_AFTER = re.compile(r"[ \t]+([\w'’&-]+)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;\n][\"'”’)]*)\s*[\"'“‘(]*$")
 
 
@@ -105,10 +108,19 @@ class OutletMatcher:
             if not _looks_like_name(m.group(0)):
                 continue
             key = " ".join(m.group(0).split()).casefold()
-            if key in self._later and not anywhere and _SENTENCE_START.search(text, 0, m.start()):
+            if key in self._later and not anywhere and not self._alone(text, m.start(), m.end()):
                 continue
             out.append(OutletMention(m.start(), m.end(), m.group(0), tuple(sorted(self.by_alias[key]))))
         return out
+
+    @staticmethod
+    def _alone(text: str, start: int, end: int) -> bool:
+        """Whether text[start:end] stands as a name of its own: not at a sentence start ("Health officials…"),
+        not inside a longer name ("BBC Sports", "Sports Illustrated")."""
+        if _SENTENCE_START.search(text, 0, start):
+            return False
+        before, after = _WORD_BEFORE.search(text, 0, start), _WORD_AFTER.match(text, end)
+        return not any(m and m.group(1)[:1].isupper() and m.group(1).lower() not in STOP for m in (before, after))
 
     def named(self, text: str) -> tuple[str, ...]:
         """The corpus outlets (full names) `text` names, in the order it names them."""

@@ -25,6 +25,9 @@ def test_one_matcher_finds_every_outlet_by_its_head_domain_or_part() -> None:
     assert m.named("Did BBC News cover it?") == ("BBC News | World",)
     assert m.named("World leaders met; Health officials spoke.") == ()  # a later part opening a sentence
     assert m.named("at dawn, the fox ran") == ()  # not capitalised as a name
+    sports = OutletMatcher(["The Independent - Sports"])
+    assert sports.named("a BBC Sports report and a Sports Illustrated piece") == ()  # inside longer names
+    assert sports.named("What did the Independent say about it, and Sports?") == ("The Independent - Sports",)
 
 
 def test_the_reader_and_the_analysis_see_the_same_outlets() -> None:
