@@ -26,7 +26,7 @@ from rag.text.tokens import GLUE, STOP
 _SEPARATOR = re.compile(r"\s+[|–—-]\s+|:\s+")
 _DOMAIN = re.compile(r"\.(?:com|net|org|co\.uk|co|io)$", re.I)
 # Small words that stay lower-case inside a name ("Times of India", "Life and Style").
-_NAME_GLUE = frozenset({"the", "of", "and", "&", "for", "in", "on", "a", "an", "|", "-", "–", "—", ":"})
+_NAME_GLUE = GLUE | {"&", "in", "on", "a", "an", "|", "-", "–", "—", ":"}
 _WORD_BEFORE = re.compile(r"([\w'’.&-]+)[ \t]+$")
 _WORD_AFTER = re.compile(r"[ \t]+([\w'’&-]+)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;\n][\"'”’)]*)\s*[\"'“‘(]*$")
