@@ -38,7 +38,7 @@ from rag.answer.verify import Passage, SupportScorer, support  # noqa: E402
 from rag.chunking import chunk_spans  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
-from rag.sentences import sentence_spans  # noqa: E402
+from rag.text.sentences import sentence_spans  # noqa: E402
 from rag.types import ArticleRef, Chunk, Hit  # noqa: E402
 
 POSITIVE = ("verbatim", "clause", "compressed", "fused")

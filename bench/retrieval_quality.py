@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import multihop, query  # noqa: E402
+from rag import multihop, reading  # noqa: E402
 from rag.config import get_settings  # noqa: E402
 from rag.evaluation import read_jsonl  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -78,7 +78,7 @@ VARIANTS: dict[str, dict] = {
     "no part-sentence match": {"part_sentence_weight": 0.0},
     "part-sentence weight 0.5": {"part_sentence_weight": 0.5},
     "part-sentence weight 2": {"part_sentence_weight": 2.0},
-    # Keys starting with "_" are not settings: they swap a rule of rag/query.py for the run.
+    # Keys starting with "_" are not settings: they swap a rule of rag/reading.py for the run.
     "parts split at \"and\" only before a new predicate (the earlier rule)": {"_part_break": _PREDICATE_BREAK},
     "the earlier part rule, no part-sentence match": {"_part_break": _PREDICATE_BREAK, "part_sentence_weight": 0.0},
 }
@@ -122,12 +122,12 @@ class CachedEmbedder:
 def run_variant(pipeline: Pipeline, base, overrides: dict, rows: list[dict]) -> dict:
     rules = {k: v for k, v in overrides.items() if k.startswith("_")}
     settings = base.model_copy(update={k: v for k, v in overrides.items() if k not in rules})
-    default_break = query._PART_BREAK
-    query._PART_BREAK = rules.get("_part_break", default_break)
+    default_break = reading._PART_BREAK
+    reading._PART_BREAK = rules.get("_part_break", default_break)
     try:
         return _run(pipeline, settings, rows)
     finally:
-        query._PART_BREAK = default_break
+        reading._PART_BREAK = default_break
 
 
 def _run(pipeline: Pipeline, settings, rows: list[dict]) -> dict:

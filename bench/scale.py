@@ -114,7 +114,8 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
     """In a fresh process: memory by stage, warm latency and its parts, HNSW recall@10."""
     from rag.embedding import get_embedder
     from rag.pipeline import Pipeline
-    from rag.retrieval import Retriever, tokenize
+    from rag.retrieval import Retriever
+    from rag.text.tokens import tokenize
 
     settings = Settings(index_dir=index_dir)
     manifest = json.loads((index_dir / "manifest.json").read_text())

@@ -9,7 +9,7 @@ built from sentence spans (not re-found by searching the text, as LangChain's sp
 
 from __future__ import annotations
 
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article, Chunk
 
 

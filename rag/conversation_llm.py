@@ -1,6 +1,6 @@
 """Follow-ups with an LLM: LangChain's history-aware question rewriting (only when `Settings.llm` is a model).
 
-The default, LLM-free resolver is `rag.conversation`; this module is the alternative the LLM answerer uses,
+The default, LLM-free resolver is `rag.reading`; this module is the alternative the LLM answerer uses,
 and the pipeline falls back to the default whenever the model fails (see `rag.answer.llm.rewrite_question`).
 """
 

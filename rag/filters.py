@@ -1,7 +1,7 @@
 """Outlet and date filters over the chunks of an index: boolean masks a search is restricted to.
 
 A filter comes from the user (CLI flags, the app's sidebar) or from the question ("The Verge on November 7",
-rag/query.py). Dates are compared at the precision the article gives: a day, a month or a year, so an article
+rag/reading.py). Dates are compared at the precision the article gives: a day, a month or a year, so an article
 dated only "2025-09" can fall within a filter that starts on 2025-09-15. An undated article satisfies no date
 filter. Masks are cached: the questions of one session name the same outlets again and again.
 """

@@ -11,11 +11,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rag import conversation
 from rag.answer import extractive
 from rag.backends import open_backend
 from rag.config import Settings
 from rag.embedding import get_embedder
+from rag.reading import Reading
 from rag.retrieval import Retriever
 from rag.store import IndexData, load_index, read_manifest
 from rag.types import Answer, Hit, SearchQuery, Turn
@@ -84,32 +84,29 @@ class Pipeline:
         until: str | None = None,
     ) -> SearchQuery:
         """What will actually be searched for `question` in this conversation, with its filters."""
-        rewrite_note, llm_note, text = "", "", None
+        return self._read(question, history, outlets, since, until)[1]
+
+    def _read(
+        self, question: str, history: Sequence[Turn], outlets: Sequence[str], since: str | None, until: str | None
+    ) -> tuple[Reading, SearchQuery]:
+        """The question read once (rag/reading.py: follow-up, outlets, dates, parts) and the search it makes."""
+        llm_note, text = "", None
         if history and self.uses_llm and self.settings.llm_rewrite:
             from rag.answer import llm  # only with a model configured: LangChain's history-aware rewrite
 
             text, llm_note = llm.rewrite_question(question, history, self.settings)  # None: model failed
-        if text is None:
-            # Follow-ups resolved without an LLM (rag/conversation.py); a question that stands alone is unchanged.
-            known = self.retriever.outlets if history else []
-            specificity = conversation.corpus_specificity(self.retriever) if history else None
-            resolution = conversation.resolve_query(question, history, known, specificity)
-            text, rewrite_note = resolution.text, resolution.note()
-            if not outlets:  # "What did Dawn say?" / "And the other outlets?" (never widens a user's filter)
-                outlets = list(resolution.only_outlets) or [o for o in known if o not in resolution.exclude_outlets]
-                outlets = [] if len(outlets) == len(known) else outlets
-        query = SearchQuery(text=text, question=question, outlets=list(outlets), since=since, until=until)
-        if llm_note:
-            query.notes.append(llm_note)
-        if rewrite_note:
-            query.notes.append(rewrite_note)
-        if self.settings.infer_filters:
-            # Sources and dates the question names become per-source sub-searches (see rag/query.py).
-            found = self.retriever.analyse(text)
-            query.subqueries = found.subqueries
-            query.unknown_sources = found.unknown_sources
-            query.notes.extend(found.notes)
-        return query
+        retriever, infer = self.retriever, self.settings.infer_filters
+        # Without a model's rewrite the reader resolves follow-ups itself; a question that stands alone is unchanged.
+        reading = retriever.read(question, history, infer) if text is None else retriever.read(text, (), infer)
+        # "What did Dawn say?" / "And the other outlets?" narrow the search (never a user's filter, never wider).
+        narrowed = () if outlets else reading.narrowed(retriever.outlets)
+        query = SearchQuery(reading.text, question, list(outlets or narrowed), since, until)
+        query.notes += [n for n in (llm_note, reading.note()) if n]
+        if infer:  # sources and dates the question names become per-source sub-searches
+            query.subqueries = list(reading.subqueries)
+            query.unknown_sources = list(reading.unknown_sources)
+            query.notes.extend(reading.notes)
+        return reading, query
 
     def retrieve(self, query: SearchQuery, k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, k)
@@ -123,14 +120,25 @@ class Pipeline:
         until: str | None = None,
     ) -> Answer:
         """Answer `question` (in the context of `history`) with quotes and citations, or refuse."""
-        query = self.search_query(question, history, outlets, since, until)
+        reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
         hits = retriever.search(query)
         if self.uses_llm:
             from rag.answer import llm  # verified LLM answer; falls back to the extractive one by itself
 
-            return llm.answer(question, query, hits, retriever, self.settings)
-        return self._extractive(question, query, hits)
+            return self._explain(llm.answer(question, query, hits, retriever, self.settings), reading, outlets)
+        return self._explain(self._extractive(question, query, hits), reading, outlets)
+
+    def _explain(self, answer: Answer, reading: Reading, outlets: Sequence[str]) -> Answer:
+        """When the reader narrowed the outlets itself ("And the other outlets?"), the answer says so: its
+        filters are marked `narrowed` (they are not the user's), and a refusal says which outlets lack what."""
+        narrowed = answer.filters.get("outlets") or []
+        if outlets or not narrowed:
+            return answer
+        answer.filters["narrowed"] = True
+        if answer.refused:
+            answer.text = reading.narrowed_refusal(narrowed, (h.chunk.text for h in answer.hits))
+        return answer
 
     def _extractive(self, question: str, query: SearchQuery, hits: list[Hit]) -> Answer:
         """The extractive answer; a follow-up only about sources ("And the other outlets?") is scored against
@@ -163,12 +171,13 @@ class Pipeline:
         The chunks are provisional (unverified); the final Answer's text replaces them. With the extractive
         answerer (or a refusal) only the Answer is yielded.
         """
-        query = self.search_query(question, history, outlets, since, until)
+        reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
         hits = retriever.search(query)
         if not self.uses_llm:
-            yield self._extractive(question, query, hits)
+            yield self._explain(self._extractive(question, query, hits), reading, outlets)
             return
         from rag.answer import llm
 
-        yield from llm.stream_answer(question, query, hits, retriever, self.settings)
+        for item in llm.stream_answer(question, query, hits, retriever, self.settings):
+            yield self._explain(item, reading, outlets) if isinstance(item, Answer) else item

@@ -20,15 +20,16 @@ from collections.abc import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rag import reading
 from rag.backends import Backend, ChunkRow, Filter, intersect
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.lexical import STOPWORDS, tokenize  # noqa: F401  (re-exported: rag.answer and rag.conversation use them)
 from rag.lexical import idf as _idf_of
-from rag.query import Analysis, OutletMatcher, analyse
-from rag.sentences import sentence_spans
 from rag.store import IndexData
-from rag.types import Hit, SearchQuery, SubQuery
+from rag.text.outlets import OutletMatcher
+from rag.text.sentences import sentence_spans
+from rag.text.tokens import tokenize
+from rag.types import Hit, SearchQuery, SubQuery, Turn
 
 _SENTENCE_CACHE = 50_000  # chunks whose sentence terms are kept (a few KB each)
 _TERM_CACHE = 200_000  # terms whose document frequency is kept
@@ -94,9 +95,11 @@ class Retriever:
         df = self._dfs([term])[term] if term else 0
         return _idf_of(df, self._n_docs) if df > 0 else self._max_idf
 
-    def analyse(self, question: str) -> Analysis:
-        """The outlets, dates and unknown sources `question` names (see `rag.query`)."""
-        return analyse(question, self.matcher, self.backend.newest())
+    def read(self, question: str, history: Sequence[Turn] = (), analyse: bool = True) -> reading.Reading:
+        """How `question` reads in its conversation against this corpus: its outlets, its newest date, the
+        specificity of its words (see `rag.reading`)."""
+        specificity = reading.corpus_specificity(self) if history else None
+        return reading.read(question, history, self.matcher, specificity, self.backend.newest(), analyse)
 
     # -- filters -------------------------------------------------------------------------------------
 

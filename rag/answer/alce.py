@@ -21,8 +21,8 @@ import numpy as np
 
 from rag.answer.verify import Passage, SupportScorer, names_and_numbers
 from rag.embedding import Embedder
-from rag.retrieval import tokenize
-from rag.sentences import split_sentences
+from rag.text.sentences import split_sentences
+from rag.text.tokens import tokenize
 
 #: judge(sentence, passages cited together) → whether they entail it
 Judge = Callable[[str, Sequence[Passage]], bool]

@@ -33,8 +33,8 @@ import numpy as np
 
 from rag.answer.weights import Logistic
 from rag.chunking import chunk_sentences
-from rag.retrieval import tokenize
 from rag.sentence_vectors import SentenceVectors
+from rag.text.tokens import tokenize
 from rag.types import Hit
 
 FEATURES = (

@@ -26,9 +26,11 @@ from rag.answer.articles import ArticleEvidence
 from rag.answer.evidence import FEATURES, Candidate, Question, candidates, describe
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
-from rag.retrieval import Retriever, tokenize
+from rag.retrieval import Retriever
+from rag.text.names import names_in, sentence_names
+from rag.text.outlets import without_outlets
+from rag.text.tokens import tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
-from rag.words import names_in, without_outlets, word_tokens
 
 REFUSAL = "The articles in this corpus do not answer that question."
 
@@ -42,9 +44,6 @@ MAX_QUOTE_SENTENCES = 3
 #: 0.92: wire copy reprinted by two outlets scores 0.95-1.0, two sentences on one subject 0.6-0.85.
 NEAR_DUPLICATE_COSINE = 0.92
 
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
-
-
 def missing_names(question: str, retriever: Retriever) -> list[str]:
     """Names in the question (capitalised, not sentence-initial) that no indexed text contains at all.
 
@@ -54,13 +53,12 @@ def missing_names(question: str, retriever: Retriever) -> list[str]:
     """
     outlets = {t for o in retriever.outlets for t in tokenize([o])[0]}
     missing = []
-    for m in _CAPITALISED.finditer(question):
-        before = question[: m.start()].rstrip()
+    for name, initial in sentence_names(question):
         # Sentence-initial words are capitalised anyway; only acronyms count there.
-        if (not before or before.endswith((".", "?", "!", ":", '"', "“"))) and not m.group(0).isupper():
+        if initial and not name.isupper():
             continue
         # Each capitalised word of a name must occur somewhere ("GDP of Honduras": GDP never does).
-        words = [w for w in m.group(0).split() if w[:1].isupper()]
+        words = [w for w in name.split() if w[:1].isupper()]
         unknown = [
             w
             for w in words

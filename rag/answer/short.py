@@ -4,7 +4,7 @@ Quoting the evidence is not enough when the question asks for a name: on MultiHo
 sentences contain the asked name only 66% of the time (the fact says "the company", the name is a sentence
 away). The passages do name it, and several articles name the same one. So:
 
-    passages ──names (rag.words)──▶ each name not in the question and not an outlet
+    passages ──names (rag.text)──▶ each name not in the question and not an outlet
              ──signals: how many articles and outlets name it, how high their passages rank, whether the
                quotes hold it, the best sentence probability holding it──▶ fitted logistic model
              ──best name, if its probability reaches the fitted threshold──▶ "Sam Altman [1][3]"
@@ -24,7 +24,9 @@ import numpy as np
 
 from rag.answer.evidence import Candidate
 from rag.answer.weights import Logistic
-from rag.words import AUX, PERSONAL, WH, names_in, without_outlets, word_tokens
+from rag.text.names import names_in
+from rag.text.outlets import without_outlets
+from rag.text.tokens import AUX, PERSONAL, WH, word_tokens
 
 NAME_FEATURES = ("articles", "outlets", "rank_sum", "in_quotes", "best_p", "words", "in_title")
 #: Words after "what" that make it a question about a thing rather than a name ("What about…", "What if…").

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from rag.answer.extractive import quote_citation
 from rag.chunking import chunk_sentences
 from rag.config import Settings
-from rag.retrieval import Retriever, tokenize
+from rag.retrieval import Retriever
+from rag.text.tokens import tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 #: Calibrated on MultiHop-RAG dev (docs/evaluation.md, "Refusal threshold"): of the answerable questions 2.8%

@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.retrieval import STOPWORDS, tokenize
-from rag.sentences import sentence_spans
+from rag.text.names import STARTERS, names_in
+from rag.text.sentences import sentence_spans
+from rag.text.tokens import STOP, STOPWORDS, tokenize, word_tokens
 from rag.types import Citation, Hit
 
 # "[1]", "[1, 2]", "[1][3]", "[2-3]", "[Passage 2]": what models write for a citation.
 _MARKER = re.compile(r"\[\s*(?:passages?\s*)?(\d+(?:\s*(?:,|;|-|–|and)\s*(?:passages?\s*)?\d+)*)\s*\]", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _DOTTED = re.compile(r"\b(?:[A-Z]\.){2,}")
-_GROUP = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|and\s+)?[A-Z][\w'’-]*)+")
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*")
 _NUMBER_WORDS = {
     w: str(i)
@@ -44,13 +44,8 @@ _NUMBER_WORDS = {
         "seventeen eighteen nineteen twenty".split()
     )
 }
-# Capitalised words that start sentences without being names (beyond the retrieval stop words).
-_STARTERS = frozenset(
-    """however meanwhile additionally furthermore moreover overall yes instead although while both according
-    in on at as after before during since despite the this that these those it its he she they we his her
-    their there here what when where who why how some many several most other another each every no not
-    also finally first second third later earlier then thus therefore still""".split()
-)
+# Capitalised words that start sentences without being names: function words and discourse openers.
+_STARTERS = STOP | STARTERS
 # A sentence must have at least this many content words (stemmed, stop words removed) to count as stating
 # something; shorter ones ("Here is what the passages say:") are framing and need no citation.
 _MIN_CONTENT_TOKENS = 3
@@ -152,7 +147,12 @@ def _undot(text: str) -> str:
 
 def _initials(text: str) -> set[str]:
     """Lower-cased initials of multi-word names ("United States" → "us"), to match their acronyms."""
-    return {"".join(w[0] for w in m.group(0).split() if w[0].isupper()).lower() for m in _GROUP.finditer(text)}
+    return {"".join(w[0] for w in n.split() if w[0].isupper()).lower() for n in _groups(text)}
+
+
+def _groups(text: str) -> list[str]:
+    """Names of two or more words ("United States", "Bank of England"), by the shared name finder."""
+    return [n for n in names_in(word_tokens(text), question=True) if len(n.split()) > 1]
 
 
 def names_and_numbers(sentence: str) -> tuple[list[str], list[str]]:
@@ -182,8 +182,7 @@ def _vocabulary(text: str) -> tuple[set[str], set[str]]:
 def _coverage(sentence: str, words: set[str], nums: set[str]) -> tuple[float, float]:
     names, numbers = names_and_numbers(sentence)
     # A multi-word name counts as found when the passage has its acronym ("United States" / "US").
-    aliased = {w.lower() for m in _GROUP.finditer(_undot(sentence)) if _initials(m.group(0)) & words
-               for w in m.group(0).split()}  # fmt: skip
+    aliased = {w.lower() for n in _groups(_undot(sentence)) if _initials(n) & words for w in n.split()}
     name_cov = sum(x[:_PREFIX] in words or x in aliased for x in names) / len(names) if names else 1.0
     num_cov = sum(x in nums for x in numbers) / len(numbers) if numbers else 1.0
     return name_cov, num_cov

@@ -20,9 +20,10 @@ import numpy as np
 from rag import vector_index
 from rag.backends import ChunkRow, Filter, register
 from rag.filters import ChunkFilters
-from rag.lexical import bm25_document, tokenize
+from rag.lexical import bm25_document
 from rag.sentence_vectors import SentenceVectors
 from rag.store import BM25_DIR, IndexData, load_index
+from rag.text.tokens import tokenize
 
 #: The bm25s files of a generation (inside `BM25_DIR`); all are plain numpy arrays or JSON.
 BM25_FILES = (

@@ -38,10 +38,11 @@ import numpy as np
 from rag import __version__
 from rag.backends import ChunkRow, Filter, register
 from rag.filters import date_bounds
-from rag.lexical import K1, B, bm25_document, tokenize
+from rag.lexical import K1, B, bm25_document
 from rag.lexical import idf as lexical_idf
 from rag.sentence_vectors import SentenceVectors
 from rag.store import FORMAT_VERSION, Changes, IndexMismatch, IndexNotFound, IndexProblem
+from rag.text.tokens import tokenize
 from rag.types import Article, ArticleRef, Chunk
 
 _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")

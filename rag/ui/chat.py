@@ -13,6 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from rag.text.dates import MONTHS, WEEKDAYS
+from rag.text.names import SPEECH_VERB, STARTERS, names_in
+from rag.text.outlets import OutletMatcher
+from rag.text.tokens import GLUE, word_tokens
 from rag.types import Answer, Article, Turn
 
 
@@ -46,34 +50,22 @@ def date_span(articles: Iterable[Article]) -> tuple[str, str] | None:
     return (dates[0], dates[-1]) if dates else None
 
 
-# Two or more capitalised words in a row ("Stephen Miller", "Latin America"): a name worth asking about.
-_NAME = re.compile(r"\b[A-Z][a-z’'\-]+(?:[ \t]+(?:(?:de|da|van|von|al|bin)[ \t]+)?[A-Z][a-z’'\-]+)+")
-# Capitalised words that open sentences or datelines, not names.
-_NOT_NAME_START = set(
-    "The A An In On At But And Or As For If While With Under From By To Of It He She They We This That These "
-    "Those Last Since When After Before During Despite Although Meanwhile However".split()
-)
-_WEEKDAYS_MONTHS = set(
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July "
-    "August September October November December".split()
-)
-# Verbs of attribution: news prose says "Miller said" / "said Miller" / "Miller told reporters".
-_SAID = r"(?:said|says|told|added|warned|stated|argued|wrote|announced)"
+_NOT_NAMES = {w.lower() for w in MONTHS + WEEKDAYS}
+_BEFORE_SAID = re.compile(rf"\b([A-Z][\w’'-]*),?\s+{SPEECH_VERB}\b")
+_AFTER_SAID = re.compile(rf"\b{SPEECH_VERB}\s+(?:[A-Z][\w.’'-]*\s+){{0,3}}([A-Z][\w’'-]*)\s*[,.]")
 
 
-def _names(body: str, outlet_names: set[str]) -> set[str]:
+def _names(body: str, outlets: OutletMatcher) -> set[str]:
+    """Names of two or more capitalised words ("Stephen Miller", "Latin America"): names worth asking about;
+    not outlets, dates, acronyms or a sentence opener ("However Miller…")."""
     names = set()
-    for m in _NAME.finditer(body):
-        words = m.group(0).split()
-        if words[0] in _NOT_NAME_START or any(w in _WEEKDAYS_MONTHS for w in words):
+    for name in outlets.without(names_in(word_tokens(body), question=True)):  # a first word counts too
+        words = name.split()
+        if len(words) < 2 or words[0].lower() in STARTERS or any(w.lower() in _NOT_NAMES for w in words):
             continue
-        if m.group(0).lower() not in outlet_names:
-            names.add(" ".join(words))
+        if all(w[1:2].islower() or w.lower() in GLUE for w in words):
+            names.add(name)
     return names
-
-
-_BEFORE_SAID = re.compile(rf"\b([A-Z][\w’'-]*),?\s+{_SAID}\b")
-_AFTER_SAID = re.compile(rf"\b{_SAID}\s+(?:[A-Z][\w.’'-]*\s+){{0,3}}([A-Z][\w’'-]*)\s*[,.]")
 
 
 def _quoted_surnames(body: str) -> set[str]:
@@ -90,7 +82,7 @@ def shared_names(articles: Iterable[Article], limit: int = 2, speakers: bool = F
     articles answer well, and one several outlets report on shows the side-by-side view of outlets.
     """
     arts = list(articles)
-    outlet_names = {a.outlet.lower() for a in arts}
+    outlet_names = OutletMatcher.of(sorted({a.outlet for a in arts}))
     outlets_for: dict[str, set[str]] = defaultdict(set)
     count: Counter[str] = Counter()
     for a in arts:

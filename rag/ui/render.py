@@ -158,10 +158,19 @@ def note_html(text: str) -> str:
     return f'<div class="rag-search">{_text(text)}</div>'
 
 
+def user_filtered(answer: Answer) -> bool:
+    """Whether the user's own filters (outlets, dates) limited the search, not outlets the question implied."""
+    f = answer.filters or {}
+    return bool((f.get("outlets") and not f.get("narrowed")) or f.get("since") or f.get("until"))
+
+
 def refusal_html(answer: Answer, filtered: bool = False) -> str:
     """A refusal: plainly marked, the reason if known, and what the user can try. No sources."""
     notes = [_text(w) for w in answer.warnings]
     hint = "Try other words, ask about something the articles cover, or add articles in the sidebar."
+    if (answer.filters or {}).get("narrowed") and not filtered:
+        outlets = ", ".join(answer.filters.get("outlets") or [])
+        hint = f"The question itself narrowed the search to {_text(outlets)}; ask about all outlets to widen it."
     if filtered:
         hint = "Filters are on (sidebar): widen or clear them, or try other words."
     notes.append(hint)

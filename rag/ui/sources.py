@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.text.dates import MONTH_ABBREVIATIONS, MONTHS
 from rag.types import Citation
 
 
@@ -30,10 +31,7 @@ def group_by_outlet(citations: Sequence[Citation]) -> list[OutletGroup]:
     return list(groups.values())
 
 
-_MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
+_MONTHS = "|".join(sorted((m.lower() for m in MONTHS + MONTH_ABBREVIATIONS), key=len, reverse=True))
 _SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "bn": 1e9, "m": 1e6, "k": 1e3}
 # A figure: optional currency, a number (thousands separators allowed), optional scale word or percent.
 # Not part of a word or code ("F-35", "G20", "COVID-19"): no letter, digit or hyphen right before it.

@@ -59,6 +59,18 @@ def test_refusal_has_no_cards_and_says_why() -> None:
     assert "Filters are on" in render.refusal_html(a, filtered=True)
 
 
+def test_a_refusal_within_outlets_the_question_implied_is_not_blamed_on_filters() -> None:
+    # "And what did the other outlets report?": the reader searched the outlets not cited before; no user filter.
+    text = "Evrim Ağacı and Truthout do not mention Stephen Miller."
+    a = answer(text, [], refused=True, filters={"outlets": ["Evrim Ağacı", "Truthout"], "narrowed": True})
+    assert not render.user_filtered(a)
+    out = render.refusal_html(a, render.user_filtered(a))
+    assert "Filters are on" not in out and "Truthout do not mention Stephen Miller" in out
+    assert "narrowed the search to Evrim Ağacı, Truthout" in out
+    a.filters["since"] = "2026-01-01"  # a date filter the user did set
+    assert render.user_filtered(a) and "Filters are on" in render.refusal_html(a, render.user_filtered(a))
+
+
 def test_search_line_shows_query_and_filters_escaped() -> None:
     a = answer("x", [], filters={"outlets": ["<A>"], "since": "2026-01-01", "until": None, "notes": ["n<1>"]})
     out = render.search_html(a)

@@ -140,3 +140,15 @@ def test_other_outlets_follow_up_cites_other_outlets(seed_pipeline: Pipeline) ->
     fourth = seed_pipeline.ask("What do other outlets say?", history=[Turn.from_answer(third)])
     assert cited and fourth.filters["outlets"] and not cited & set(fourth.filters["outlets"])
     assert not cited & {c.outlet for c in fourth.citations}
+
+
+def test_other_outlets_that_lack_the_topic_are_named_not_blamed_on_filters(seed_pipeline: Pipeline) -> None:
+    from rag.types import Turn
+    from rag.ui import render
+
+    first = seed_pipeline.ask("What did Stephen Miller say about defeating cartels?")
+    assert {c.outlet for c in first.citations} == {"Dawn", "Al Jazeera", "TC Sentinel"}
+    second = seed_pipeline.ask("And what did the other outlets report?", history=[Turn.from_answer(first)])
+    assert second.refused and second.text == "Evrim Ağacı and Truthout do not mention Stephen Miller."
+    assert not render.user_filtered(second)
+    assert "Filters are on" not in render.refusal_html(second, render.user_filtered(second))

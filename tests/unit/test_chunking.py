@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rag.chunking import chunk_article, chunk_spans
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article
 
 SIZE, OVERLAP = 1000, 200

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import conversation
-from rag.conversation import Resolution, resolve, resolve_query
+from rag import reading
 from rag.evaluation import evaluate_seed_format
-from rag.followup import anaphora, answer_names, follow_up_reasons, needs_context
+from rag.reading import anaphora, answer_names, follow_up_reasons, needs_context, read
 from rag.types import Answer, Citation, Turn
 
 EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
@@ -77,7 +76,7 @@ def test_questions_that_lean_on_earlier_turns(question: str) -> None:
 def test_self_contained_questions_are_left_alone(question: str) -> None:
     assert not needs_context(question, SEED_OUTLETS), follow_up_reasons(question, SEED_OUTLETS)
     history = [turn("What did Dawn report about Stephen Miller?", "Dawn: Miller spoke. [1]")]
-    assert resolve(question, history, SEED_OUTLETS) == question
+    assert read(question, history, SEED_OUTLETS).text == question
 
 
 def test_an_outlet_name_is_not_a_topic() -> None:
@@ -118,14 +117,15 @@ def test_seed_dev_questions_stand_alone() -> None:
 
 
 def test_no_history_or_self_contained_means_no_rewrite() -> None:
-    assert resolve_query("What did he say?") == Resolution("What did he say?", "What did he say?")
+    r = read("What did he say?")
+    assert (r.text, r.question, r.follow_up, r.carried, r.note()) == (r.question, "What did he say?", False, (), "")
     history = [turn("Who is Ryan Berg?")]
-    r = resolve_query("How much is the US reward for arresting Nicolás Maduro?", history)
+    r = read("How much is the US reward for arresting Nicolás Maduro?", history)
     assert not r.follow_up and r.text == r.question and r.note() == ""
 
 
 def test_pronoun_carries_the_previous_questions_name() -> None:
-    r = resolve_query("What did he say the goal of the gathering was?", [turn("Who is Ryan Berg?")])
+    r = read("What did he say the goal of the gathering was?", [turn("Who is Ryan Berg?")])
     assert r.follow_up and "Ryan Berg" in r.carried
     assert r.text.startswith("What did he say the goal of the gathering was?")
     assert "Ryan Berg" in r.note()
@@ -138,7 +138,7 @@ def test_who_question_hands_its_answers_name_to_the_next_he() -> None:
         "Al Jazeera: Miller further maintained there is no “criminal justice solution” to drug cartels. [2]"
     )
     history = [turn("Who said there is no criminal justice solution to the cartel problem?", answer)]
-    r = resolve_query("What did he say about European history?", history, SEED_OUTLETS)
+    r = read("What did he say about European history?", history, SEED_OUTLETS)
     assert r.carried[0] == "Miller"
 
 
@@ -148,7 +148,7 @@ def test_where_question_hands_its_answers_place_to_the_next_there() -> None:
         "Command in Miami. [1] Hegseth said America is prepared. [2]"
     )
     history = [turn("Where was the Americas Counter Cartel Conference held?", answer)]
-    r = resolve_query("Which countries sent representatives there?", history, SEED_OUTLETS)
+    r = read("Which countries sent representatives there?", history, SEED_OUTLETS)
     assert r.carried[0] == "Miami"
     assert "Americas Counter Cartel Conference" in r.carried
 
@@ -173,14 +173,14 @@ def test_sentence_initial_words_are_not_names_in_answers() -> None:
 def test_continuation_with_a_new_name_replaces_the_old_one_and_its_title() -> None:
     q1 = "How did the prime minister of Trinidad and Tobago react to the strike on the Venezuelan boat?"
     known = {"strike": 2.0, "boat": 3.0, "prime": 4.0, "minister": 4.0}  # "react": never in the corpus
-    r = resolve_query("And Colombia's president?", [turn(q1)], specificity=lambda w: known.get(w.lower(), 0.0))
+    r = read("And Colombia's president?", [turn(q1)], specificity=lambda w: known.get(w.lower(), 0.0))
     carried = " ".join(r.carried).lower()
     assert "trinidad" not in carried and "prime" not in carried and "minister" not in carried
     assert "strike" in carried and "boat" in carried
 
 
 def test_elliptical_possessive_keeps_the_frame() -> None:
-    r = resolve_query("And Sam Bankman-Fried's?", [turn("When is Changpeng Zhao's sentencing set for?")])
+    r = read("And Sam Bankman-Fried's?", [turn("When is Changpeng Zhao's sentencing set for?")])
     assert "sentencing" in r.carried and not any("Zhao" in c for c in r.carried)
 
 
@@ -192,14 +192,14 @@ def test_a_chain_of_follow_ups_keeps_its_topic_and_drops_the_replaced_person() -
         ),
         turn("What did he say the defendant stole?", "Fortune: “He stole billions of dollars,” Rehn said. [1]"),
     ]
-    r = resolve_query("What about the defense lawyer?", history, ["Fortune"])
+    r = read("What about the defense lawyer?", history, ["Fortune"])
     assert "Sam Bankman-Fried" in r.carried
     assert not any("Rehn" in c for c in r.carried)
 
 
 def test_other_outlets_searches_the_topic_outside_the_outlet_the_user_asked_about() -> None:
     history = [turn("What did Dawn report Stephen Miller said about defeating cartels?", "…", ("Dawn", "Al Jazeera"))]
-    r = resolve_query("And the other outlets?", history, SEED_OUTLETS)
+    r = read("And the other outlets?", history, SEED_OUTLETS)
     assert r.exclude_outlets == ("Dawn",)  # named in the question: "the others" are the ones besides Dawn
     assert r.text == " ".join(r.carried) and "Stephen Miller" in r.carried
     assert "Dawn" not in r.text
@@ -207,20 +207,20 @@ def test_other_outlets_searches_the_topic_outside_the_outlet_the_user_asked_abou
 
 def test_other_outlets_after_a_question_naming_none_excludes_those_cited() -> None:
     history = [turn("What did Stephen Miller say about defeating cartels?", "…", ("Dawn", "Al Jazeera"))]
-    r = resolve_query("And the other outlets?", history, SEED_OUTLETS)
+    r = read("And the other outlets?", history, SEED_OUTLETS)
     assert r.exclude_outlets == ("Dawn", "Al Jazeera")
 
 
 def test_cited_outlets_fall_back_to_the_answers_outlet_lines() -> None:
     answer = "Dawn: quote one [1]\nTC Sentinel: quote two [2]"
     history = [Turn("What did Stephen Miller say about cartels?", answer, "What did Stephen Miller say about cartels?")]
-    r = resolve_query("What do other outlets say?", history, SEED_OUTLETS)
+    r = read("What do other outlets say?", history, SEED_OUTLETS)
     assert set(r.exclude_outlets) == {"Dawn", "TC Sentinel"}
 
 
 def test_a_named_outlet_with_no_topic_of_its_own_narrows_the_previous_topic() -> None:
     history = [turn("How many strikes on alleged drug boats has the US military carried out?")]
-    r = resolve_query("What did TC Sentinel say?", history, SEED_OUTLETS)
+    r = read("What did TC Sentinel say?", history, SEED_OUTLETS)
     assert r.only_outlets == ("TC Sentinel",)
     assert "strikes" in r.text and "Sentinel" not in r.text
 
@@ -228,22 +228,22 @@ def test_a_named_outlet_with_no_topic_of_its_own_narrows_the_previous_topic() ->
 def test_specificity_drops_words_the_corpus_never_uses_and_keeps_the_rarest() -> None:
     history = [turn("How did the officials react to the strike on the boat?")]
     scale = {"strike": 2.0, "boat": 3.0, "officials": 1.0}
-    r = resolve_query("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
+    r = read("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
     assert r.carried == ("officials", "strike", "boat")  # "react" is never in the corpus: it cannot help
-    conversation_budget = conversation.MAX_WORDS
+    conversation_budget = reading.MAX_WORDS
     try:
-        conversation.MAX_WORDS = 2
-        r = resolve_query("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
+        reading.MAX_WORDS = 2
+        r = read("And in Mexico?", history, specificity=lambda w: scale.get(w.lower(), 0.0))
         assert r.carried == ("strike", "boat")  # the two rarest, in the order they were asked
     finally:
-        conversation.MAX_WORDS = conversation_budget
+        reading.MAX_WORDS = conversation_budget
 
 
 def test_a_question_that_says_much_carries_fewer_words() -> None:
     history = [turn("How much did Coinbase shares rise in November 2023 after the crypto rally?")]
-    r = resolve_query("What did its CEO say about the Binance settlement?", history)
+    r = read("What did its CEO say about the Binance settlement?", history)
     words = [c for c in r.carried if c[:1].islower()]
-    assert "Coinbase" in r.carried and len(words) <= conversation.MAX_WORDS_WHEN_SPECIFIC
+    assert "Coinbase" in r.carried and len(words) <= reading.MAX_WORDS_WHEN_SPECIFIC
 
 
 def test_turn_from_answer_records_the_cited_outlets_once_in_order() -> None:

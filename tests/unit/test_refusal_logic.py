@@ -9,7 +9,8 @@ import pytest
 
 from rag.answer import extractive
 from rag.config import Settings
-from rag.retrieval import Retriever, tokenize
+from rag.retrieval import Retriever
+from rag.text.tokens import tokenize
 from rag.types import Article, ArticleRef, Hit, SearchQuery
 
 from .helpers import memory_retriever

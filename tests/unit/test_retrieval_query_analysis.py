@@ -1,10 +1,12 @@
-"""Question analysis: corpus outlets, dates and unknown sources named in a question (rag/query.py)."""
+"""Question analysis: corpus outlets, dates and unknown sources named in a question (rag/reading.py, rag/text/)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from rag.query import OutletMatcher, analyse, find_dates, outlet_aliases, question_parts, source_names
+from rag.reading import Reading, question_parts, read
+from rag.text.dates import find_dates
+from rag.text.outlets import OutletMatcher, outlet_aliases, source_names
 
 OUTLETS = [
     "The Verge",
@@ -18,6 +20,11 @@ OUTLETS = [
     "The Roar | Sports Writers Blog",
 ]
 REF = date(2023, 12, 25)
+
+
+def analyse(question: str, matcher: OutletMatcher, reference: date | None = None) -> Reading:
+    """A question read on its own (no earlier turns)."""
+    return read(question, outlets=matcher, reference=reference)
 
 
 def test_aliases_cover_head_domain_and_article():
@@ -82,7 +89,7 @@ def test_each_named_source_becomes_a_subquery_with_its_own_date():
         "TechCrunch article on December 15, 2023, citing a suit, has the portrayal remained consistent?"
     )
     a = analyse(q, m, REF)
-    assert a.outlets == ["The Verge", "TechCrunch"]
+    assert a.outlets == ("The Verge", "TechCrunch")
     sources = [s for s in a.subqueries if s.kind == "source"]
     assert [(s.outlets, s.since, s.until) for s in sources] == [
         (("The Verge",), "2023-11-07", "2023-11-07"),
@@ -97,8 +104,8 @@ def test_sources_the_corpus_does_not_have():
     m = OutletMatcher(OUTLETS)
     q = "Considering a Bloomberg article and a piece from The Wall Street Journal, and the TechCrunch report?"
     assert [n for _, _, n in source_names(q)] == ["Bloomberg", "TechCrunch", "The Wall Street Journal"]
-    assert analyse(q, m, REF).unknown_sources == ["Bloomberg", "The Wall Street Journal"]
-    assert analyse("an article in October from The Verge", m, REF).unknown_sources == []
+    assert analyse(q, m, REF).unknown_sources == ("Bloomberg", "The Wall Street Journal")
+    assert analyse("an article in October from The Verge", m, REF).unknown_sources == ()
 
 
 def test_a_many_part_question_is_split_with_the_outlets_each_part_names():
@@ -151,4 +158,4 @@ def test_a_date_without_an_outlet_is_searched_as_a_period():
 
 def test_a_plain_question_gets_no_subqueries():
     a = analyse("What did the minister say about the budget?", OutletMatcher(OUTLETS), REF)
-    assert a.subqueries == [] and a.notes == [] and a.unknown_sources == []
+    assert a.subqueries == () and a.notes == () and a.unknown_sources == ()

@@ -4,7 +4,6 @@ a passage that touches more of the question's words in a vaguer sentence."""
 from __future__ import annotations
 
 from rag.config import Settings
-from rag.query import OutletMatcher, analyse
 from rag.types import Article, SearchQuery
 
 from .helpers import memory_retriever
@@ -29,7 +28,7 @@ ARTICLES = [
 def _order(part_sentence_weight: float) -> list[str]:
     # Relevance alone (no coverage term), equal fused scores: only the sentence scores order the two.
     retriever = memory_retriever(ARTICLES, Settings(diversity=0.0, part_sentence_weight=part_sentence_weight))
-    analysis = analyse(QUESTION, OutletMatcher(retriever.outlets))
+    analysis = retriever.read(QUESTION)
     parts = [sq for sq in analysis.subqueries if sq.kind == "part"]
     assert [p.text for p in parts] == [
         "Which company recalled its electric scooters over battery fires",

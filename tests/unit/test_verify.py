@@ -19,7 +19,7 @@ from rag.answer.verify import (
     parse_markers,
     split_statements,
 )
-from rag.retrieval import tokenize
+from rag.text.tokens import tokenize
 from rag.types import ArticleRef, Chunk, Hit
 
 DIM = 256

@@ -143,8 +143,7 @@ def render_answer(pipe: Pipeline, msg_id: int, answer: Answer) -> None:
     """Everything shown for one answer (of message `msg_id`): why a configured language model was not used, the
     answer, what was searched (and which model wrote it), the copy box, the timeline and the citation cards."""
     if answer.refused:
-        filtered = bool(answer.filters.get("outlets") or answer.filters.get("since") or answer.filters.get("until"))
-        st.html(render.refusal_html(answer, filtered))
+        st.html(render.refusal_html(answer, render.user_filtered(answer)))
         st.html(render.search_html(answer))
         return
     alerts, notes = answering.split_warnings(answer, pipe.answerer)

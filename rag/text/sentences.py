@@ -1,4 +1,5 @@
-"""Sentence boundaries with character spans, for chunking and for choosing the sentences to quote.
+"""Sentence boundaries with character spans: the one splitter for chunking, quoting, verifying and for where a
+name finder's sentence starts (rag.text.tokens).
 
 A regular-expression splitter tuned for news prose: a sentence ends at `.`, `!` or `?` (optionally followed
 by closing quotes or brackets) when the next non-space character starts a new sentence, and not after a
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 import re
 
+from rag.text.dates import MONTH_ABBREVIATIONS
+
 # Titles before a name: a period after them never ends a sentence ("Gen. Smith", lower-cased, no dot).
 _TITLES = frozenset("mr mrs ms dr prof st gen lt col maj capt cmdr adm sgt gov sen rep rev hon pres supt".split())
 # Abbreviations that rarely end a sentence, but do when a word that typically opens one follows
 # ("moved to the U.S. The next year"): "U.S. The" cannot occur inside a sentence.
 _ABBREVIATIONS = frozenset(
-    """u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v inc corp co ltd dept est approx jr sr jan feb
-    mar apr jun jul aug sep sept oct nov dec""".split()
-)
+    "u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v inc corp co ltd dept est approx jr sr".split()
+) | {m.lower() for m in MONTH_ABBREVIATIONS}
 # Abbreviations only before a number ("No. 5", "Fig. 2"); elsewhere "no." is the word ("She said no.").
 _BEFORE_NUMBER = frozenset("no nos fig figs vol".split())
 # Words that open sentences and almost never follow an abbreviation inside one.

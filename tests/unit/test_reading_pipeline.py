@@ -1,0 +1,49 @@
+"""The question reader inside `Pipeline.ask`: a follow-up that narrows the outlets itself says so when they
+have nothing, instead of blaming filters the user never set. No model: a stub embedder over a memory index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.config import Settings
+from rag.pipeline import Pipeline
+from rag.types import Article, Turn
+
+from .helpers import memory_retriever
+
+MILLER = "Stephen Miller said cartels must be defeated with military power, officials said."
+ARTICLES = [
+    Article("d", "Dawn", "Miller on cartels", "2025-11-01", "", MILLER),
+    Article("a", "Al Jazeera", "Cartels", "2025-11-01", "", MILLER),
+    Article("t", "TC Sentinel", "Conference", "2025-11-01", "", MILLER),
+    Article("e", "Evrim Ağacı", "Astronomy", "2025-11-01", "", "A comet passed close to the Sun in the autumn."),
+    Article("r", "Truthout", "Labour", "2025-11-01", "", "Teachers went on strike over their pay in Ohio."),
+]
+
+
+class _NoDense:
+    """The memory index holds no vectors: every text embeds to the same unit vector."""
+
+    dimension = 4
+
+    def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        return np.tile(np.array([1, 0, 0, 0], np.float32), (len(texts), 1))
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])
+
+
+def test_other_outlets_with_nothing_on_the_topic_say_what_was_narrowed() -> None:
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(ARTICLES)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    cited = ("Dawn", "Al Jazeera", "TC Sentinel")
+    history = [Turn("What did Stephen Miller say about defeating cartels?", "…", "", cited)]
+    answer = pipeline.ask("And what did the other outlets report?", history)
+    assert answer.refused and answer.citations == []
+    assert answer.text == "Evrim Ağacı and Truthout do not mention Stephen Miller."
+    assert answer.filters["outlets"] == ["Evrim Ağacı", "Truthout"] and answer.filters["narrowed"]
+    # A filter the user set is the user's: no narrowing, no such sentence.
+    own = pipeline.ask("And what did the other outlets report?", history, outlets=["Truthout"])
+    assert own.refused and "narrowed" not in own.filters and "Stephen Miller" not in own.text

@@ -1,0 +1,63 @@
+"""The text layer (rag/text/): one outlet matcher, one name finder, dates read by dateparser, tokens without
+side effects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+from rag.reading import follow_up_reasons, read
+from rag.text.dates import find_dates
+from rag.text.names import names_in, sentence_names
+from rag.text.outlets import OutletMatcher, without_outlets
+from rag.text.tokens import word_tokens
+
+#: The outlets on which the two former matchers disagreed (rag/query.py found the first two, rag/words.py the
+#: third and fourth's part).
+OUTLETS = ["Fox News: Health", "TechCrunch.com", "BBC News | World", "Dawn"]
+
+
+def test_one_matcher_finds_every_outlet_by_its_head_domain_or_part() -> None:
+    m = OutletMatcher(OUTLETS)
+    assert m.named("What did Fox News say about the TechCrunch report?") == ("Fox News: Health", "TechCrunch.com")
+    assert m.named("And World?") == ("BBC News | World",)
+    assert m.named("Did BBC News cover it?") == ("BBC News | World",)
+    assert m.named("World leaders met; Health officials spoke.") == ()  # a later part opening a sentence
+    assert m.named("at dawn, the fox ran") == ()  # not capitalised as a name
+    sports = OutletMatcher(["The Independent - Sports"])
+    assert sports.named("a BBC Sports report and a Sports Illustrated piece") == ()  # inside longer names
+    assert sports.named("What did the Independent say about it, and Sports?") == ("The Independent - Sports",)
+
+
+def test_the_reader_and_the_analysis_see_the_same_outlets() -> None:
+    for question, outlet in [
+        ("What did Fox News say?", "Fox News: Health"),
+        ("What did TechCrunch say?", "TechCrunch.com"),
+        ("And World?", "BBC News | World"),
+    ]:
+        assert read(question, outlets=OUTLETS).outlets == (outlet,)
+        assert "names nothing" in follow_up_reasons(question, OUTLETS)
+    names = ["Fox News Health", "Dawn report", "Stephen Miller"]
+    assert without_outlets(names, OUTLETS) == ["report", "Stephen Miller"]
+
+
+def test_names_skip_sentence_openers_and_abbreviations_do_not_open_sentences() -> None:
+    text = "The U.S. Attorney General spoke. Meanwhile Stephen Miller said no."
+    assert names_in(word_tokens(text), question=False) == ["U.S Attorney General", "Stephen Miller"]
+    assert sentence_names("Did Stephen Miller say it? GDP rose.") == [("Stephen Miller", False), ("GDP", True)]
+
+
+def test_dates_are_read_by_dateparser_and_bounded_by_their_words() -> None:
+    ref = date(2023, 12, 25)
+    found = find_dates("since 3rd of May, before Sept. 5, 2023", ref)
+    assert [(d.text, d.since, d.until) for d in found] == [
+        ("3rd of May", "2023-05-03", None),
+        ("Sept. 5, 2023", None, "2023-09-04"),
+    ]
+
+
+def test_tokens_come_without_the_retrievers_thread_limit() -> None:
+    code = "import sys, rag.text.tokens, rag.reading; print('rag.retrieval' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
