@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rag import conversation
-from rag.answer import extractive
+from rag.answer import registry
+from rag.answer.base import Answerer
 from rag.backends import open_backend
 from rag.config import Settings
 from rag.embedding import get_embedder
@@ -29,6 +30,8 @@ class Pipeline:
         self.index_dir = Path(index_dir or settings.index_dir)
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
+        #: Who writes the answers (`Settings.llm`, looked up in rag/answer/registry.py).
+        self.answerer: Answerer = registry.get(settings.llm, settings)
 
     # -- loading -------------------------------------------------------------------------------------
 
@@ -85,10 +88,8 @@ class Pipeline:
     ) -> SearchQuery:
         """What will actually be searched for `question` in this conversation, with its filters."""
         rewrite_note, llm_note, text = "", "", None
-        if history and self.uses_llm and self.settings.llm_rewrite:
-            from rag.answer import llm  # only with a model configured: LangChain's history-aware rewrite
-
-            text, llm_note = llm.rewrite_question(question, history, self.settings)  # None: model failed
+        if history:  # an answerer with a model may rewrite the follow-up itself (None: it did not)
+            text, llm_note = self.answerer.rewrite(question, history)
         if text is None:
             # Follow-ups resolved without an LLM (rag/conversation.py); a question that stands alone is unchanged.
             known = self.retriever.outlets if history else []
@@ -125,30 +126,7 @@ class Pipeline:
         """Answer `question` (in the context of `history`) with quotes and citations, or refuse."""
         query = self.search_query(question, history, outlets, since, until)
         retriever = self.retriever
-        hits = retriever.search(query)
-        if self.uses_llm:
-            from rag.answer import llm  # verified LLM answer; falls back to the extractive one by itself
-
-            return llm.answer(question, query, hits, retriever, self.settings)
-        return self._extractive(question, query, hits)
-
-    def _extractive(self, question: str, query: SearchQuery, hits: list[Hit]) -> Answer:
-        """The extractive answer; a follow-up only about sources ("And the other outlets?") is scored against
-        the topic it was resolved to, since its own words ("outlets") name nothing the passages could say."""
-        asked = question if question in query.text else query.text
-        answer = extractive.answer(asked, query, hits, self.retriever, self.settings)
-        answer.question = question
-        return answer
-
-    @property
-    def uses_llm(self) -> bool:
-        """Whether answers are written by a chat model (`Settings.llm` other than "extractive")."""
-        return self.settings.llm.strip().lower() != "extractive"
-
-    @property
-    def answerer(self) -> str:
-        """The answerer in use, for display: "extractive" or the model setting, e.g. "ollama:llama3.2"."""
-        return self.settings.llm if self.uses_llm else "extractive"
+        return self.answerer.answer(question, query, retriever.search(query), retriever)
 
     def ask_stream(
         self,
@@ -165,10 +143,4 @@ class Pipeline:
         """
         query = self.search_query(question, history, outlets, since, until)
         retriever = self.retriever
-        hits = retriever.search(query)
-        if not self.uses_llm:
-            yield self._extractive(question, query, hits)
-            return
-        from rag.answer import llm
-
-        yield from llm.stream_answer(question, query, hits, retriever, self.settings)
+        yield from self.answerer.stream(question, query, retriever.search(query), retriever)
