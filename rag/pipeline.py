@@ -63,6 +63,7 @@ class Pipeline:
         if current is None:
             return False
         try:
+            generation: str | None
             if self.settings.backend == "local":
                 generation = read_manifest(self.index_dir)["generation"]
             else:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 UNKNOWN_OUTLET = "Unknown outlet"
+
+#: The two kinds of inferred sub-search (see `SubQuery`).
+SubQueryKind = Literal["source", "part"]
 
 
 def content_hash(*parts: str) -> str:
@@ -109,7 +112,7 @@ class SubQuery:
     outlets: tuple[str, ...] = ()
     since: str | None = None  # inclusive ISO date
     until: str | None = None  # inclusive ISO date
-    kind: str = "source"
+    kind: SubQueryKind = "source"
 
 
 @dataclass(slots=True)
@@ -160,6 +163,8 @@ class Answer:
     refused: bool
     search_query: str = ""
     filters: dict[str, Any] = field(default_factory=dict)
+    #: Who wrote it: the answerer's setting ("extractive", "ollama:llama3.2"; rag/answer/registry.py), or
+    #: "extractive" when a configured model fell back. Open-ended (plugins add answerers), so not a Literal.
     answerer: str = "extractive"
     hits: list[Hit] = field(default_factory=list)  # the passages the answer was drawn from
     warnings: list[str] = field(default_factory=list)

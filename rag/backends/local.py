@@ -22,7 +22,7 @@ from rag.backends import ChunkRow, Filter, register
 from rag.filters import ChunkFilters
 from rag.lexical import bm25_document, tokenize
 from rag.sentence_vectors import SentenceVectors
-from rag.store import BM25_DIR, IndexData, load_index
+from rag.store import BM25_DIR, IndexData, Manifest, load_index
 
 #: The bm25s files of a generation (inside `BM25_DIR`); all are plain numpy arrays or JSON.
 BM25_FILES = (
@@ -97,7 +97,7 @@ class LocalBackend:
 
     # -- what is indexed ---------------------------------------------------------------------------
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         return self._index.manifest
 
     @property
