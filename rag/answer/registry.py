@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -55,7 +56,9 @@ class Registration:
 
 
 _REGISTRY: dict[str, Registration] = {}
-_loaded = False
+_lock = threading.RLock()
+_loaded = False  # every built-in module and plugin imported
+_loading = False  # the import is under way (in this thread, when a module being imported asks again)
 
 
 def register(name: str, factory: Factory, usage: str | None = None, summary: str = "") -> None:
@@ -101,17 +104,25 @@ def get(spec: str, settings: Settings) -> Answerer:
 
 
 def _load() -> None:
-    """Import the built-in answerer modules and the installed plugins once (each registers itself)."""
-    global _loaded
+    """Import the built-in answerer modules and the installed plugins once (each registers itself). Another
+    thread asking meanwhile waits for the whole set (the app's sessions start together)."""
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
-    from rag.answer import answerers
-
-    for mod in sorted(pkgutil.iter_modules(answerers.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{answerers.__name__}.{mod.name}")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    with _lock:
+        if _loaded or _loading:
+            return
+        _loading = True
         try:
-            ep.load()
-        except Exception:  # noqa: BLE001 - a broken plugin must not take the built-in answerers down with it
-            log.exception("answerer plugin %s could not be loaded", ep.name)
+            from rag.answer import answerers
+
+            for mod in sorted(pkgutil.iter_modules(answerers.__path__), key=lambda m: m.name):
+                importlib.import_module(f"{answerers.__name__}.{mod.name}")
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                try:
+                    ep.load()
+                except Exception:  # noqa: BLE001 - a broken plugin must not take the built-in answerers down
+                    log.exception("answerer plugin %s could not be loaded", ep.name)
+            _loaded = True
+        finally:
+            _loading = False
