@@ -83,7 +83,7 @@ def run(settings: Settings, answerer: str) -> dict[str, Any]:
         if conv:
             history.append(Turn(row["question"], answer.text, answer.search_query))
         items.append(evaluation.score(row, answer, seconds[-1], row.get("id", ""), follow_up=follow))
-        fallbacks += pipeline.uses_llm and answer.answerer == "extractive" and not answer.refused
+        fallbacks += pipeline.answerer.needs_llm and answer.answerer == "extractive" and not answer.refused
         if not answer.refused:
             for name, judge in judges.items():
                 final[name].append(alce.score_answer(answer.text, cited_passages(answer, pipeline), judge))

@@ -325,13 +325,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _per_kind(counts: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{kind} {c['passed']}/{c['turns']}" for kind, c in counts.items())
+# -- rag config ----------------------------------------------------------------------------------------
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Every setting by concern: its environment variable, value in this environment, and what it does."""
+    from rag import config
+    from rag.answer import registry
+
+    if args.markdown:
+        print(config.markdown_tables(), end="")
+        return EXIT_OK
+    rows = config.describe(_settings(args))
+    if args.json:
+        for r in rows:
+            _emit({"group": r.group, "name": r.name, "env": r.env, "value": r.default, "description": r.description})
+        return EXIT_OK
+    width = max(len(r.env) for r in rows)
+    for group in config.GROUPS:
+        print(f"{config.group_title(group)}.")
+        for r in (r for r in rows if r.group == group):
+            print(f"  {r.env:<{width}}  {r.default}")
+            print(f"  {'':<{width}}  {r.description}")
+        print()
+    print(f"Answerers (RAG_LLM): {', '.join(r.usage for r in registry.registrations())}")
+    return EXIT_OK
 
 
 # -- parser --------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Cited answers from a corpus of news articles, offline.")
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Cited answers from a corpus of news articles, offline.",
+        epilog="Settings come from RAG_<NAME> environment variables; `rag config` lists every one, by concern, "
+        "with its value and what it does.",
+    )
     parser.add_argument("--version", action="version", version=f"rag {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -390,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(p, "print the per-question rows and the summary as JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("config", help="list every setting (RAG_ variable) with its value and description")
+    p.add_argument("--markdown", action="store_true", help="print the README's configuration tables (defaults)")
+    common(p, "print one JSON object per setting")
+    p.set_defaults(func=cmd_config)
     return parser
 
 

@@ -348,7 +348,7 @@ def run_cli(pipeline: Pipeline, rows: list[dict[str, Any]], args: argparse.Names
     t0 = time.perf_counter()
     items = evaluate(pipeline, rows, answers=True, progress=True)
     table = by_type(items)
-    table["overall"]["answerer"] = pipeline.answerer
+    table["overall"]["answerer"] = pipeline.answerer.name
     chunks = chunk_stats(pipeline)
     times = [i.retrieve_seconds for i in items]
     answer_times = [i.answer_seconds for i in items]

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rag.answer import extractive
+from rag.answer import registry
+from rag.answer.base import Answerer
 from rag.backends import open_backend
 from rag.config import Settings
 from rag.embedding import get_embedder
@@ -29,6 +30,8 @@ class Pipeline:
         self.index_dir = Path(index_dir or settings.index_dir)
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
+        #: Who writes the answers (`Settings.llm`, looked up in rag/answer/registry.py).
+        self.answerer: Answerer = registry.get(settings.llm, settings)
 
     # -- loading -------------------------------------------------------------------------------------
 
@@ -60,6 +63,7 @@ class Pipeline:
         if current is None:
             return False
         try:
+            generation: str | None
             if self.settings.backend == "local":
                 generation = read_manifest(self.index_dir)["generation"]
             else:
@@ -91,10 +95,8 @@ class Pipeline:
     ) -> tuple[Reading, SearchQuery]:
         """The question read once (rag/reading.py: follow-up, outlets, dates, parts) and the search it makes."""
         llm_note, text = "", None
-        if history and self.uses_llm and self.settings.llm_rewrite:
-            from rag.answer import llm  # only with a model configured: LangChain's history-aware rewrite
-
-            text, llm_note = llm.rewrite_question(question, history, self.settings)  # None: model failed
+        if history:  # an answerer with a model may rewrite the follow-up itself (None: it did not)
+            text, llm_note = self.answerer.rewrite(question, history)
         retriever, infer = self.retriever, self.settings.infer_filters
         # Without a model's rewrite the reader resolves follow-ups itself; a question that stands alone is unchanged.
         reading = retriever.read(question, history, infer) if text is None else retriever.read(text, (), infer)
@@ -122,12 +124,8 @@ class Pipeline:
         """Answer `question` (in the context of `history`) with quotes and citations, or refuse."""
         reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
-        hits = retriever.search(query)
-        if self.uses_llm:
-            from rag.answer import llm  # verified LLM answer; falls back to the extractive one by itself
-
-            return self._explain(llm.answer(question, query, hits, retriever, self.settings), reading, outlets)
-        return self._explain(self._extractive(question, query, hits), reading, outlets)
+        answer = self.answerer.answer(question, query, retriever.search(query), retriever)
+        return self._explain(answer, reading, outlets)
 
     def _explain(self, answer: Answer, reading: Reading, outlets: Sequence[str]) -> Answer:
         """When the reader narrowed the outlets itself ("And the other outlets?"), the answer says so: its
@@ -139,24 +137,6 @@ class Pipeline:
         if answer.refused:
             answer.text = reading.narrowed_refusal(narrowed, (h.chunk.text for h in answer.hits))
         return answer
-
-    def _extractive(self, question: str, query: SearchQuery, hits: list[Hit]) -> Answer:
-        """The extractive answer; a follow-up only about sources ("And the other outlets?") is scored against
-        the topic it was resolved to, since its own words ("outlets") name nothing the passages could say."""
-        asked = question if question in query.text else query.text
-        answer = extractive.answer(asked, query, hits, self.retriever, self.settings)
-        answer.question = question
-        return answer
-
-    @property
-    def uses_llm(self) -> bool:
-        """Whether answers are written by a chat model (`Settings.llm` other than "extractive")."""
-        return self.settings.llm.strip().lower() != "extractive"
-
-    @property
-    def answerer(self) -> str:
-        """The answerer in use, for display: "extractive" or the model setting, e.g. "ollama:llama3.2"."""
-        return self.settings.llm if self.uses_llm else "extractive"
 
     def ask_stream(
         self,
@@ -173,11 +153,5 @@ class Pipeline:
         """
         reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
-        hits = retriever.search(query)
-        if not self.uses_llm:
-            yield self._explain(self._extractive(question, query, hits), reading, outlets)
-            return
-        from rag.answer import llm
-
-        for item in llm.stream_answer(question, query, hits, retriever, self.settings):
+        for item in self.answerer.stream(question, query, retriever.search(query), retriever):
             yield self._explain(item, reading, outlets) if isinstance(item, Answer) else item

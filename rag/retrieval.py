@@ -25,6 +25,7 @@ from rag.backends import Backend, ChunkRow, Filter, intersect
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.lexical import idf as _idf_of
+from rag.sentence_vectors import SentenceVectors
 from rag.store import IndexData
 from rag.text.outlets import OutletMatcher
 from rag.text.sentences import sentence_spans
@@ -53,9 +54,12 @@ class Retriever:
     """Search over one index through its backend (rag/backends/). Build once per index generation.
 
     `index` is a loaded local `IndexData` (wrapped in the local backend) or any `Backend`. Everything that
-    decides the ranking (fusion, sub-searches, re-rank) is here, so every backend answers the same way."""
+    decides the ranking (fusion, sub-searches, re-rank) is here, so every backend answers the same way.
+    It is also what the answerers read about the corpus (`rag.answer.base.CorpusStats`: term statistics,
+    outlets, bodies, the model, stored sentence vectors). Without an `embedder` everything but the dense
+    search works (filters, BM25 statistics, sentence matches, the re-rank): tests use it so."""
 
-    def __init__(self, index: IndexData | Backend, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, index: IndexData | Backend, embedder: Embedder | None, settings: Settings) -> None:
         if isinstance(index, IndexData):
             from rag.backends.local import LocalBackend
 
@@ -100,6 +104,14 @@ class Retriever:
         specificity of its words (see `rag.reading`)."""
         specificity = reading.corpus_specificity(self) if history else None
         return reading.read(question, history, self.matcher, specificity, self.backend.newest(), analyse)
+
+    def body(self, article_id: str) -> str:
+        """The full text of an indexed article."""
+        return str(self.index.articles[article_id].body)
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
+        """The sentence vectors stored for these chunks (None: the index has none)."""
+        return self.backend.sentences(chunk_ids)
 
     # -- filters -------------------------------------------------------------------------------------
 
@@ -175,6 +187,8 @@ class Retriever:
         subs = [sq for sq in query.subqueries if s.subquery_weight > 0 or sq.kind != "source"]
         subs = [sq for sq in subs if s.part_weight > 0 or sq.kind != "part"]
         texts = list(dict.fromkeys([query.text] + [sq.text for sq in subs]))
+        if self.embedder is None:
+            raise RuntimeError("a Retriever without an embedding model cannot search")
         vecs = self.embedder.encode(texts, batch_size=len(texts)) if len(texts) > 1 else None
         if vecs is None:
             vecs = self.embedder.encode_query(query.text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from rag.config import Settings
@@ -11,6 +12,7 @@ from rag.store import load_index
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """Articles, chunks, outlets with article counts, model and build time of the current index."""
+    m: Mapping[str, Any]
     if settings.backend == "postgres":
         from rag.backends.postgres import PostgresBackend
 

@@ -27,16 +27,17 @@ import shutil
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 import faiss
 import numpy as np
 
 from rag import __version__, vector_index
+from rag.config import BackendName, EmbedBackend
 from rag.sentence_vectors import FILES as SENTENCE_FILES
 from rag.sentence_vectors import SentenceFilesBroken, SentenceVectors
 from rag.types import Article, ArticleRef, Chunk
@@ -48,6 +49,32 @@ META_FILE = "meta.sqlite"
 #: The bm25s index of a generation: plain .npy/.json files in this sub-folder, each under the manifest's checksums.
 BM25_DIR = "bm25"
 _REBUILD = "run `rag index --rebuild` to build a fresh index"
+
+
+class Manifest(TypedDict, total=False):
+    """`manifest.json` (and the postgres backend's manifest row): what an index is and how it was built."""
+
+    format: Required[int]  # FORMAT_VERSION
+    package_version: str
+    built_at: Required[str]  # ISO 8601, UTC
+    generation: Required[str]  # the current generation folder, "gen-<time>-<hex>"
+    files: Required[dict[str, str]]  # file name → SHA-256 (empty for postgres)
+    # Build settings an update must match (rag.indexer.build_fields).
+    model: Required[str]
+    dimension: Required[int]
+    chunk_size: int
+    chunk_overlap: int
+    embed_title: bool
+    embed_backend: EmbedBackend  # absent in indexes from before backends were recorded: "torch"
+    chunks: int
+    faiss_index: dict[str, Any]  # rag.vector_index.describe: {"type": "flat"} or HNSW's parameters
+    bm25: dict[str, Any]  # {"outlet": bool, "method": "lucene"}; absent: BM25 indexed in memory on load
+    # The postgres backend's (rag/backends/postgres.py).
+    backend: BackendName
+    schema: int
+    vector_index: dict[str, Any]
+
+
 _GENERATION = re.compile(r"gen-[A-Za-z0-9-]+")
 
 _SCHEMA = """
@@ -104,7 +131,7 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
+def read_manifest(index_dir: Path) -> Manifest:
     """The parsed manifest; `IndexNotFound` if there is none, `IndexCorrupt` if it is not valid."""
     path = index_dir / MANIFEST
     if not path.exists():
@@ -137,10 +164,10 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     )
     if not well_typed:
         raise IndexCorrupt(f"the manifest in '{index_dir}' has malformed fields; {_REBUILD}")
-    return manifest
+    return cast(Manifest, manifest)
 
 
-def check_compatible(manifest: dict[str, Any], model: str, expect: dict[str, Any] | None = None) -> None:
+def check_compatible(manifest: Mapping[str, Any], model: str, expect: dict[str, Any] | None = None) -> None:
     """Refuse an index built with another model (or other build settings named in `expect`)."""
     if manifest["model"] != model:
         raise IndexMismatch(
@@ -157,7 +184,7 @@ class IndexData:
     """A loaded index, fully in memory: vectors in FAISS, articles and chunks in dicts."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     faiss_index: faiss.Index
     articles: dict[str, Article]
     hashes: dict[str, str]  # article id → content hash
@@ -206,7 +233,7 @@ _HEADER = struct.Struct("<4siqqqBi")
 _FLAT_FOURCCS = {b"IxFI": 0, b"IxF2": 1}
 
 
-def _check_faiss_layout(path: Path, manifest: dict[str, Any]) -> bool:
+def _check_faiss_layout(path: Path, manifest: Manifest) -> bool:
     """Refuse a FAISS file whose sizes disagree with the manifest or with its own length, before FAISS reads it.
 
     FAISS allocates whatever its header claims (a flipped byte can ask for gigabytes) before it notices the
@@ -321,7 +348,7 @@ def write_generation(
     manifest_fields: dict[str, Any],
     ann: vector_index.AnnPolicy | None = None,
     bm25_outlet: bool | None = True,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write a new generation = previous + changes, then switch the manifest to it. Returns the manifest.
 
     The caller holds the index lock. Until the final `os.replace`, nothing a reader looks at has changed.
@@ -395,7 +422,7 @@ def write_generation(
         raise
     keep = {gen_name, str(previous.manifest["generation"])} if previous is not None else {gen_name}
     _remove_stale(index_dir, keep)
-    return manifest
+    return cast(Manifest, manifest)  # the build fields come as a plain dict
 
 
 def _sentences(
@@ -419,7 +446,7 @@ def _write_bm25(tmp: Path, previous: IndexData | None, changes: Changes, with_ou
     articles.update({a.id: a for a in changes.add_articles})
     chunks = {cid: c for cid, c in (previous.chunks.items() if previous else []) if c.article_id not in gone}
     chunks.update({c.id: c for c in changes.add_chunks})
-    view = IndexData(tmp, {}, None, articles, {}, chunks)  # type: ignore[arg-type]
+    view = IndexData(tmp, {}, None, articles, {}, chunks)  # type: ignore[arg-type, typeddict-item]
     bm25 = build_bm25(view, np.fromiter(sorted(chunks), dtype=np.int64, count=len(chunks)), with_outlet)
     folder = tmp / BM25_DIR
     folder.mkdir()
@@ -447,7 +474,7 @@ def _apply_sqlite(path: Path, changes: Changes) -> None:
         conn.close()
 
 
-def _commit_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
+def _commit_manifest(index_dir: Path, manifest: Mapping[str, Any]) -> None:
     tmp = index_dir / f".{MANIFEST}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 UNKNOWN_OUTLET = "Unknown outlet"
+
+#: The two kinds of inferred sub-search (see `SubQuery`).
+SubQueryKind = Literal["source", "part"]
 
 
 def content_hash(*parts: str) -> str:
@@ -94,7 +97,7 @@ class HitSpan(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SubQuery:
-    """A search inferred from the question (see `rag.query`), merged with the main search. Two kinds:
+    """A search inferred from the question (see `rag.reading`), merged with the main search. Two kinds:
 
     - "source": a source the question names ("the TechCrunch article on October 6"): the whole question is
       searched within that outlet (and date), so each named source is represented among the passages;
@@ -109,7 +112,7 @@ class SubQuery:
     outlets: tuple[str, ...] = ()
     since: str | None = None  # inclusive ISO date
     until: str | None = None  # inclusive ISO date
-    kind: str = "source"
+    kind: SubQueryKind = "source"
 
 
 @dataclass(slots=True)
@@ -123,7 +126,7 @@ class SearchQuery:
     until: str | None = None  # inclusive ISO date
     #: Human-readable notes on what was inferred (e.g. an outlet recognised in the question).
     notes: list[str] = field(default_factory=list)
-    #: Per-source searches inferred from the question (see `rag.query`), merged into the results.
+    #: Per-source searches inferred from the question (see `rag.reading`), merged into the results.
     subqueries: list[SubQuery] = field(default_factory=list)
     #: Sources the question names that the corpus has no articles from ("a Bloomberg article").
     unknown_sources: list[str] = field(default_factory=list)
@@ -160,6 +163,8 @@ class Answer:
     refused: bool
     search_query: str = ""
     filters: dict[str, Any] = field(default_factory=dict)
+    #: Who wrote it: the answerer's setting ("extractive", "ollama:llama3.2"; rag/answer/registry.py), or
+    #: "extractive" when a configured model fell back. Open-ended (plugins add answerers), so not a Literal.
     answerer: str = "extractive"
     hits: list[Hit] = field(default_factory=list)  # the passages the answer was drawn from
     warnings: list[str] = field(default_factory=list)

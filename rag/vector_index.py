@@ -13,13 +13,15 @@ The manifest records the type (`faiss_index`), so a reader knows what it loads w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 import faiss
 import numpy as np
 
-FLAT = "flat"
-HNSW = "hnsw"
+#: The FAISS index kinds (the manifest's `faiss_index.type`).
+IndexKind = Literal["flat", "hnsw"]
+FLAT: Final = "flat"
+HNSW: Final = "hnsw"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class AnnPolicy:
     ef_construction: int = 80
     ef_search: int = 128
 
-    def kind_for(self, n: int) -> str:
+    def kind_for(self, n: int) -> IndexKind:
         return HNSW if n >= self.threshold else FLAT
 
     @classmethod
@@ -39,7 +41,7 @@ class AnnPolicy:
         return cls(settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
 
 
-def new_index(dimension: int, kind: str = FLAT, policy: AnnPolicy | None = None) -> faiss.Index:
+def new_index(dimension: int, kind: IndexKind = FLAT, policy: AnnPolicy | None = None) -> faiss.Index:
     """An empty index of `kind` over inner-product vectors, with our own int64 ids."""
     if kind == FLAT:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -58,7 +60,7 @@ def _hnsw(index: faiss.Index) -> faiss.IndexHNSW | None:
     return inner if isinstance(inner, faiss.IndexHNSW) else None
 
 
-def kind_of(index: faiss.Index) -> str:
+def kind_of(index: faiss.Index) -> IndexKind:
     return HNSW if _hnsw(index) is not None else FLAT
 
 
@@ -99,7 +101,7 @@ class _View(np.ndarray):
     owner: Any = None
 
 
-def rebuilt(index: faiss.Index, kind: str, policy: AnnPolicy, drop: np.ndarray | None = None) -> faiss.Index:
+def rebuilt(index: faiss.Index, kind: IndexKind, policy: AnnPolicy, drop: np.ndarray | None = None) -> faiss.Index:
     """A new index of `kind` holding the vectors of `index` except the ids in `drop`."""
     ids, vecs = vectors(index)
     if drop is not None and len(drop):

@@ -116,7 +116,7 @@ class Question:
     """What the signals compare a sentence with: the question, its parts, the outlets it names."""
 
     text: str
-    parts: list[str]  # the question's parts (see rag.query); [text] when it has one
+    parts: list[str]  # the question's parts (see rag.reading); [text] when it has one
     outlets: frozenset[str] = frozenset()
     ranges: tuple[tuple[str | None, str | None], ...] = ()  # publication ranges the question names
     names: tuple[str, ...] = ()  # names the question gives (outlets left out): "Odile Ferrant"

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from rag.answer import articles, short
 from rag.answer.articles import ArticleEvidence
+from rag.answer.base import CorpusStats
 from rag.answer.evidence import FEATURES, Candidate, Question, candidates, describe
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
-from rag.retrieval import Retriever
 from rag.text.names import names_in, sentence_names
 from rag.text.outlets import without_outlets
 from rag.text.tokens import tokenize, word_tokens
@@ -44,7 +44,7 @@ MAX_QUOTE_SENTENCES = 3
 #: 0.92: wire copy reprinted by two outlets scores 0.95-1.0, two sentences on one subject 0.6-0.85.
 NEAR_DUPLICATE_COSINE = 0.92
 
-def missing_names(question: str, retriever: Retriever) -> list[str]:
+def missing_names(question: str, retriever: CorpusStats) -> list[str]:
     """Names in the question (capitalised, not sentence-initial) that no indexed text contains at all.
 
     A question about "the 2025 Super Bowl" or "the GDP of Honduras" asked of a corpus that never mentions the
@@ -82,16 +82,16 @@ def question_of(question: str, query: SearchQuery, outlets: Sequence[str]) -> Qu
 
 
 def rank_sentences(
-    question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever, model: Logistic | None = None
+    question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats, model: Logistic | None = None
 ) -> list[Candidate]:
     """Every sentence of the hits with the sentence model's probabilities, best first."""
     model = model or default_weights().sentences
-    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
+    bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = candidates(hits, bodies)
     embedder = retriever.embedder
     encode = embedder.encode_batch if embedder is not None else None
     q = question_of(question, query, retriever.outlets)
-    stored = retriever.backend.sentences(sorted({h.chunk.id for h in hits}))
+    stored = retriever.sentences(sorted({h.chunk.id for h in hits}))
     describe(q, cands, retriever.idf, encode, model, EMBED_TOP, stored)
     cands.sort(key=lambda c: (-c.p, c.rank, c.start))
     return cands
@@ -145,7 +145,7 @@ def answer(
     question: str,
     query: SearchQuery,
     hits: list[Hit],
-    retriever: Retriever,
+    retriever: CorpusStats,
     settings: Settings,
 ) -> Answer:
     """Build the extractive answer for `question` from `hits` (already retrieved for `query`): the refusals

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag.answer.base import CorpusStats
 from rag.answer.extractive import quote_citation
 from rag.chunking import chunk_sentences
 from rag.config import Settings
-from rag.retrieval import Retriever
 from rag.text.tokens import tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
@@ -56,7 +56,7 @@ class Candidate:
     rank: int = 0  # rank of its passage among the hits
 
 
-def _weights(retriever: Retriever, terms: set[str]) -> dict[str, float]:
+def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
     return {t: retriever.idf(t) for t in terms}
 
 
@@ -85,11 +85,11 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     return out
 
 
-def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
+def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
     """Every sentence of the hits, scored for support (see the module docstring), best first."""
     q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
     weights = _weights(retriever, q_terms)
-    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
+    bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): _coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
@@ -106,7 +106,7 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
 
 
 def answer_from(
-    base: Answer, question: str, query: SearchQuery, hits: list[Hit], retriever: Retriever, settings: Settings
+    base: Answer, question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats, settings: Settings
 ) -> Answer:
     """The quotes for `question` (the rule refusals already passed, see `rag.answer.extractive.answer`)."""
     cands = rank_sentences(question, query, hits, retriever)
@@ -115,7 +115,7 @@ def answer_from(
         return base
 
     chosen = _select(cands, settings.answer_sentences)
-    bodies = {h.article.id: retriever.index.articles[h.article.id].body for h in hits}
+    bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
 

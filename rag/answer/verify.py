@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.embedding import Embedder
+from rag.answer.base import TextEncoder
 from rag.text.names import STARTERS, names_in
 from rag.text.sentences import sentence_spans
 from rag.text.tokens import STOP, STOPWORDS, tokenize, word_tokens
@@ -202,7 +202,7 @@ def support(cosine: float, name_share: float, number_share: float) -> float:
 class SupportScorer:
     """Scores how well given passages support a sentence (see the module docstring for the formula)."""
 
-    def __init__(self, embedder: Embedder, passages: Sequence[Passage]) -> None:
+    def __init__(self, embedder: TextEncoder, passages: Sequence[Passage]) -> None:
         self.embedder = embedder
         self.passages = {p.n: p for p in passages}
         self.windows: dict[int, list[tuple[int, int]]] = {}

@@ -94,7 +94,7 @@ class Backend(Protocol):
 
     # -- what is indexed ---------------------------------------------------------------------------
     @property
-    def manifest(self) -> dict[str, Any]: ...
+    def manifest(self) -> Mapping[str, Any]: ...
 
     @property
     def index(self) -> Any:

@@ -22,7 +22,7 @@ from rag.backends import ChunkRow, Filter, register
 from rag.filters import ChunkFilters
 from rag.lexical import bm25_document
 from rag.sentence_vectors import SentenceVectors
-from rag.store import BM25_DIR, IndexData, load_index
+from rag.store import BM25_DIR, IndexData, Manifest, load_index
 from rag.text.tokens import tokenize
 
 #: The bm25s files of a generation (inside `BM25_DIR`); all are plain numpy arrays or JSON.
@@ -98,7 +98,7 @@ class LocalBackend:
 
     # -- what is indexed ---------------------------------------------------------------------------
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         return self._index.manifest
 
     @property

@@ -35,7 +35,7 @@ def copy_local(index_dir: Path, dsn: str, bm25_outlet: bool = True, ann_threshol
         add_vectors=vecs,
         add_sentences=index.sentences,
     )
-    fields = {k: index.manifest[k] for k in _FIELDS if k in index.manifest}
+    fields = {k: v for k, v in index.manifest.items() if k in _FIELDS}
     fields.setdefault("embed_backend", "torch")
     return PostgresBackend.apply(
         dsn, changes, fields, manifest["generation"] if manifest else None, ann_threshold, bm25_outlet=bm25_outlet

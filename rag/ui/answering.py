@@ -4,7 +4,8 @@
 one `Answer`. The chat shows the growing draft and replaces it with the final answer and its citation cards
 when the Answer arrives (`collect`). With the extractive answerer only the Answer comes.
 
-Also here: how the answerer in use is named, and which warnings of an answer must be shown prominently: when
+Also here: how the answerer in use (`Pipeline.answerer`, from rag/answer/registry.py) is named, going by its
+capabilities (`needs_llm`), never by its name, and which warnings of an answer must be shown prominently: when
 a language model is configured but the answer is the extractive one (server down, model missing, timeout,
 nothing verifiable), the user must see why, not just small print.
 """
@@ -15,49 +16,45 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from itertools import chain
 
+from rag.answer.base import Answerer
 from rag.types import Answer
 
 
-def uses_llm(answerer: str) -> bool:
-    """Whether `answerer` (a `Settings.llm` value) names a language model rather than the extractive answerer."""
-    return answerer.strip().lower() != "extractive"
-
-
-def answerer_label(answerer: str) -> str:
+def answerer_label(answerer: Answerer) -> str:
     """'Answers: extractive (quoted passages)' or 'Answers: ollama:llama3.2 (verified citations)'."""
-    if not uses_llm(answerer):
-        return "Answers: extractive (quoted passages)"
-    return f"Answers: {answerer.strip()} (verified citations)"
+    if not answerer.needs_llm:
+        return f"Answers: {answerer.name} (quoted passages)"
+    return f"Answers: {answerer.name} (verified citations)"
 
 
-def intro(answerer: str) -> str:
+def intro(answerer: Answerer) -> str:
     """The line under the page title: what an answer is, with this answerer."""
-    if not uses_llm(answerer):
+    if not answerer.needs_llm:
         return (
             "Answers are passages quoted word for word from the articles, each with its outlet, date and link. "
             "When the articles do not answer, it says so."
         )
     return (
-        f"Answers are written by a language model ({answerer.strip()}) from passages of the articles; each "
+        f"Answers are written by a language model ({answerer.name}) from passages of the articles; each "
         "sentence is checked against the passage it cites, quoted word for word with its outlet, date and link. "
         "When the articles do not answer, it says so."
     )
 
 
-def waiting_text(answerer: str) -> str:
+def waiting_text(answerer: Answerer) -> str:
     """What the spinner says until the first words (or the answer) arrive."""
-    if not uses_llm(answerer):
+    if not answerer.needs_llm:
         return "Searching the articles…"
-    return f"Searching the articles and asking {answerer.strip()}…"
+    return f"Searching the articles and asking {answerer.name}…"
 
 
-def is_fallback(answer: Answer, answerer: str) -> bool:
+def is_fallback(answer: Answer, answerer: Answerer) -> bool:
     """True when a language model is configured but `answer` is the extractive one: the model could not be
     used or wrote nothing verifiable. A refusal is not a fallback (it is decided before any model is asked)."""
-    return uses_llm(answerer) and not answer.refused and answer.answerer == "extractive"
+    return answerer.needs_llm and not answer.refused and answer.answerer == "extractive"
 
 
-def split_warnings(answer: Answer, answerer: str) -> tuple[list[str], list[str]]:
+def split_warnings(answer: Answer, answerer: Answerer) -> tuple[list[str], list[str]]:
     """(alerts, notes): the reason for a fallback is an alert; every other warning stays small print.
 
     `rag.answer.llm` appends the reason for falling back after any warning the extractive answer had.

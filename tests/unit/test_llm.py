@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from rag.answer import llm
+from rag.answer.answerers import llamacpp
 from rag.answer.verify import Passage
 from rag.config import Settings
 from rag.types import ArticleRef, Chunk, Hit
@@ -50,33 +51,39 @@ class DelimiterRespectingModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
 
 
-def test_parse_spec() -> None:
-    assert llm.parse_spec("ollama:llama3.2") == ("ollama", "llama3.2")
-    assert llm.parse_spec("OpenAI:gpt-4o-mini") == ("openai", "gpt-4o-mini")
-    assert llm.parse_spec("llamacpp:/models/x.gguf") == ("llamacpp", "/models/x.gguf")
+def test_provider_of_the_setting() -> None:
+    def named(spec: str) -> tuple[str, str]:
+        provider, model = llm.provider_of(spec)
+        return provider.name, model
+
+    assert named("ollama:llama3.2") == ("ollama", "llama3.2")
+    assert named("OpenAI:gpt-4o-mini") == ("openai", "gpt-4o-mini")
+    assert named("llamacpp:/models/x.gguf") == ("llamacpp", "/models/x.gguf")
     for bad in ("gpt4", "ollama:", "hf:model"):
         with pytest.raises(llm.LLMUnavailable, match="not understood"):
-            llm.parse_spec(bad)
+            llm.provider_of(bad)
+    with pytest.raises(llm.LLMUnavailable, match="uses no language model"):
+        llm.provider_of("extractive")
 
 
 def test_resolve_gguf_from_path_and_from_package(tmp_path, monkeypatch) -> None:
     f = tmp_path / "m.gguf"
     f.write_bytes(b"GGUF")
-    assert llm.resolve_gguf(str(f)) == f
+    assert llamacpp.resolve_gguf(str(f)) == f
     pkg = tmp_path / "site" / "fake_gguf_pkg"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
     (pkg / "tiny.gguf").write_bytes(b"GGUF")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    assert llm.resolve_gguf("fake_gguf_pkg") == pkg / "tiny.gguf"
+    assert llamacpp.resolve_gguf("fake_gguf_pkg") == pkg / "tiny.gguf"
     with pytest.raises(llm.LLMUnavailable, match="not found"):
-        llm.resolve_gguf(str(tmp_path / "missing.gguf"))
+        llamacpp.resolve_gguf(str(tmp_path / "missing.gguf"))
 
 
 def test_missing_extra_is_a_clear_message(monkeypatch) -> None:
     monkeypatch.setattr(llm, "find_spec", lambda name: None)
     with pytest.raises(llm.LLMUnavailable, match=r"pip install -e '\.\[ollama\]'"):
-        llm._construct("ollama", "llama3.2", Settings())
+        llm.construct(llm.provider_of("ollama:llama3.2")[0], "llama3.2", Settings())
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -22,12 +22,14 @@ from rag.store import (
     IndexMismatch,
     IndexNotFound,
     IndexProblem,
+    Manifest,
     check_compatible,
     load_index,
     read_manifest,
     write_generation,
 )
 from rag.types import Article, Chunk
+from rag.vector_index import IndexKind
 
 MODEL = "test/model"
 DIM = 8
@@ -95,6 +97,13 @@ def test_round_trip(index_dir: Path) -> None:
     manifest = read_manifest(index_dir)
     assert {"model", "dimension", "package_version", "built_at", "generation", "files"} <= manifest.keys()
     assert manifest["model"] == MODEL and manifest["dimension"] == DIM
+
+
+def test_the_written_manifest_is_the_typed_one(index_dir: Path) -> None:
+    """Every key `write_generation` writes is declared in `Manifest`, and every required one is written."""
+    manifest = read_manifest(index_dir)
+    assert Manifest.__required_keys__ <= set(manifest) <= set(Manifest.__annotations__)
+    assert manifest["faiss_index"]["type"] in get_args(IndexKind)
 
 
 def test_missing_index_says_run_rag_index(tmp_path: Path) -> None:

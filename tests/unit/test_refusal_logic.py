@@ -5,21 +5,27 @@ A refusal says so plainly and cites nothing; an answer quotes `body[start:end]` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from rag.answer import extractive
 from rag.config import Settings
 from rag.retrieval import Retriever
+from rag.sentence_vectors import SentenceVectors
 from rag.text.tokens import tokenize
 from rag.types import Article, ArticleRef, Hit, SearchQuery
 
 from .helpers import memory_retriever
 
 
-class FakeRetriever:
-    """Just what `missing_names` reads: the outlets and which (stemmed) terms the corpus contains."""
+class FakeCorpus:
+    """A `CorpusStats` of one text: `missing_names` reads the outlets and which (stemmed) terms it contains."""
+
+    embedder = None
 
     def __init__(self, text: str, outlets: list[str]) -> None:
+        self.text = text
         self.terms = set(tokenize([text])[0])
         self.outlets = outlets
 
@@ -28,6 +34,12 @@ class FakeRetriever:
 
     def idf(self, term: str) -> float:
         return 1.0
+
+    def body(self, article_id: str) -> str:
+        return self.text
+
+    def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
+        return None
 
 
 CORPUS_TEXT = "Stephen Miller told the conference in Miami that cartels in Honduras face military force."
@@ -48,8 +60,8 @@ CORPUS_TEXT = "Stephen Miller told the conference in Miami that cartels in Hondu
     ],
 )
 def test_missing_names(question: str, missing: list[str]) -> None:
-    fake = FakeRetriever(CORPUS_TEXT, outlets=["Dawn", "Al Jazeera"])
-    assert extractive.missing_names(question, fake) == missing  # type: ignore[arg-type]
+    fake = FakeCorpus(CORPUS_TEXT, outlets=["Dawn", "Al Jazeera"])
+    assert extractive.missing_names(question, fake) == missing
 
 
 ARTICLE = Article(

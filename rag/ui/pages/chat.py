@@ -281,8 +281,8 @@ def sidebar_filters(facts: dict[str, Any] | None) -> dict[str, Any]:
     return {"outlets": chosen, "since": since_iso, "until": until_iso}
 
 
-def sidebar_status(facts: dict[str, Any] | None, settings: Settings) -> None:
-    st.html(render.note_html(answering.answerer_label(settings.llm)))
+def sidebar_status(pipe: Pipeline, facts: dict[str, Any] | None, settings: Settings) -> None:
+    st.html(render.note_html(answering.answerer_label(pipe.answerer)))
     st.subheader("Index")
     if facts is None:
         st.caption(f"No usable index in {render.md_escape(str(settings.index_dir))}.")
@@ -376,11 +376,11 @@ def page() -> None:
         st.button("New chat", key="new_chat", on_click=new_chat, icon=":material/add_comment:", width="stretch")
         sidebar_conversations(settings)
         filters = sidebar_filters(facts)
-        sidebar_status(facts, settings)
+        sidebar_status(pipe, facts, settings)
         sidebar_add_articles(pipe, settings)
 
     st.title("Ask the news")
-    st.caption(render.md_escape(answering.intro(settings.llm)))
+    st.caption(render.md_escape(answering.intro(pipe.answerer)))
     shared.show_index_note()
     shared.index_poll(settings)
     if problem:
