@@ -112,6 +112,9 @@ class CachedEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])
 
+    def encode_queries(self, texts) -> np.ndarray:
+        return self.encode(list(texts))
+
     def save(self) -> None:
         if self.path:
             texts = list(self.memo)

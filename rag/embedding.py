@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _lock = threading.Lock()
 _models: dict[tuple[str, str], Embedder] = {}
 BACKENDS = ("torch", "onnx-int8")
+#: Query texts whose vectors `encode_queries` keeps (384 floats each: 256 cost 0.4 MB).
+QUERY_CACHE = 256
 
 
 class ModelUnavailable(RuntimeError):
@@ -136,18 +139,29 @@ class Embedder:
         lead = len(text) - len(text.lstrip())
         return pool_spans(hidden, mask, enc["offset_mapping"], enc["special_tokens_mask"], lead, spans)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query-time texts (a question, its sub-searches), each embedded alone and remembered (the last
+        `QUERY_CACHE`): the retriever embeds a question's parts, and the answerer then scores sentences against
+        the same parts, so the second time costs nothing (each run is 10-30 ms on this 2-core machine)."""
+        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_query_cache", OrderedDict())
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            with _lock:
+                hit = cache.get(text)
+                if hit is not None:
+                    cache.move_to_end(text)
+            if hit is None:
+                hit = self._encode([text], 1)[0]
+                with _lock:
+                    cache[text] = hit
+                    while len(cache) > QUERY_CACHE:
+                        cache.popitem(last=False)
+            out[i] = hit
+        return out
+
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (1, dimension)."""
         return self._encode([text], 1)
-
-    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Many short texts in one model run, for scoring at query time (never for stored vectors).
-
-        The answerer embeds a question, its parts and a few dozen sentences per answer: one padded run costs
-        a fraction of one run per text. With the int8 backend a row depends slightly on its batch (see
-        `OnnxEmbedder._encode`), which is harmless for a ranking made and used within one answer.
-        """
-        return self._encode(list(texts), max(1, len(texts))) if texts else self.encode([])
 
 
 class OnnxEmbedder(Embedder):
@@ -181,9 +195,6 @@ class OnnxEmbedder(Embedder):
         for i, text in enumerate(texts):
             out[i] = self.model.encode([text])[0]
         return out
-
-    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(list(texts)) if texts else self.encode([])
 
     def _encode_spans(self, text: str, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         return self.model.encode_spans(text, spans)

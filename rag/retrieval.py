@@ -189,9 +189,7 @@ class Retriever:
         texts = list(dict.fromkeys([query.text] + [sq.text for sq in subs]))
         if self.embedder is None:
             raise RuntimeError("a Retriever without an embedding model cannot search")
-        vecs = self.embedder.encode(texts, batch_size=len(texts)) if len(texts) > 1 else None
-        if vecs is None:
-            vecs = self.embedder.encode_query(query.text)
+        vecs = self.embedder.encode_queries(texts)
         vec_of = dict(zip(texts, vecs, strict=True))
         qvec = vec_of[query.text]
 

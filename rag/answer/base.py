@@ -31,8 +31,8 @@ class TextEncoder(Protocol):
         """Embed texts (batched as the model sees fit)."""
         ...
 
-    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Many short texts in one model run (scoring at query time)."""
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query-time texts, each alone, the recent ones remembered (the retriever embedded the same parts)."""
         ...
 
 

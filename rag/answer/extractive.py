@@ -89,7 +89,7 @@ def rank_sentences(
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = candidates(hits, bodies)
     embedder = retriever.embedder
-    encode = embedder.encode_batch if embedder is not None else None
+    encode = embedder.encode_queries if embedder is not None else None
     q = question_of(question, query, retriever.outlets)
     stored = retriever.sentences(sorted({h.chunk.id for h in hits}))
     describe(q, cands, retriever.idf, encode, model, EMBED_TOP, stored)

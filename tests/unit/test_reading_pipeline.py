@@ -32,6 +32,9 @@ class _NoDense:
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
 
 def test_other_outlets_with_nothing_on_the_topic_say_what_was_narrowed() -> None:
     pipeline = Pipeline(Settings())
