@@ -159,6 +159,11 @@ class Embedder:
             out[i] = hit
         return out
 
+    def forget_queries(self) -> None:
+        """Drop the remembered query vectors (an evaluation timing each question as if asked first)."""
+        with _lock:
+            self.__dict__.pop("_query_cache", None)
+
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (1, dimension)."""
         return self._encode([text], 1)
