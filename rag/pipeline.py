@@ -104,6 +104,8 @@ class Pipeline:
         narrowed = () if outlets else reading.narrowed(retriever.outlets)
         query = SearchQuery(reading.text, question, list(outlets or narrowed), since, until)
         query.notes += [n for n in (llm_note, reading.note()) if n]
+        if reading.follow_up and history:
+            query.said = history[-1].answer
         if infer:  # sources and dates the question names become per-source sub-searches
             query.subqueries = list(reading.subqueries)
             query.unknown_sources = list(reading.unknown_sources)
