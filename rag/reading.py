@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
@@ -141,6 +141,18 @@ class Reading:
         if any(t.lower() in p.lower() for p in passages for t in topic):
             return f"{where} mention {about} but do not answer this."
         return f"{where} do not mention {about}."
+
+    def looser(self) -> Reading | None:
+        """The same search without the carried names, for when the search with them found no answer: the
+        other outlets need not name the person one outlet quoted ("What did the other outlets say about critics
+        of the approach?" after "Who is Rebecca Bill Chavez?"). None when nothing would be left to search."""
+        if not self.carried_names:
+            return None
+        base = self.question if self.text.startswith(self.question) else ""
+        text = " ".join([base, *self.carried_words]).strip()
+        if not (self.words or self.names or self.carried_words) or not text:
+            return None
+        return replace(self, text=text, carried_names=(), reasons=(*self.reasons, "retried without the names"))
 
     def note(self) -> str:
         """One line for the user about what was inferred from earlier turns (empty for a self-contained one)."""

@@ -44,6 +44,7 @@ MAX_QUOTE_SENTENCES = 3
 #: 0.92: wire copy reprinted by two outlets scores 0.95-1.0, two sentences on one subject 0.6-0.85.
 NEAR_DUPLICATE_COSINE = 0.92
 
+
 def missing_names(question: str, retriever: CorpusStats) -> list[str]:
     """Names in the question (capitalised, not sentence-initial) that no indexed text contains at all.
 
@@ -240,7 +241,12 @@ def with_neighbours(
         while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
             nxt = run[at + 1]
             repeated = bool(said) and group[-1].text in said
-            if id(nxt) not in picked and nxt.p < floor * c.p and not completes(group[-1].text, nxt.text) and not repeated:
+            if (
+                id(nxt) not in picked
+                and nxt.p < floor * c.p
+                and not completes(group[-1].text, nxt.text)
+                and not repeated
+            ):
                 break
             if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
                 break

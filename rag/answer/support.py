@@ -44,7 +44,6 @@ _MIN_OWN_COVERAGE = 0.25
 # Very short fragments ("He said.") are never quoted alone.
 
 
-
 @dataclass(slots=True)
 class Candidate:
     hit: Hit
