@@ -325,6 +325,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _per_kind(counts: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{kind} {c['passed']}/{c['turns']}" for kind, c in counts.items())
+
+
 # -- rag config ----------------------------------------------------------------------------------------
 
 

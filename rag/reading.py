@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
@@ -141,6 +141,18 @@ class Reading:
         if any(t.lower() in p.lower() for p in passages for t in topic):
             return f"{where} mention {about} but do not answer this."
         return f"{where} do not mention {about}."
+
+    def looser(self) -> Reading | None:
+        """The same search without the carried names, for when the search with them found no answer: the
+        other outlets need not name the person one outlet quoted ("What did the other outlets say about critics
+        of the approach?" after "Who is Rebecca Bill Chavez?"). None when nothing would be left to search."""
+        if not self.carried_names:
+            return None
+        base = self.question if self.text.startswith(self.question) else ""
+        text = " ".join([base, *self.carried_words]).strip()
+        if not (self.words or self.names or self.carried_words) or not text:
+            return None
+        return replace(self, text=text, carried_names=(), reasons=(*self.reasons, "retried without the names"))
 
     def note(self) -> str:
         """One line for the user about what was inferred from earlier turns (empty for a self-contained one)."""
@@ -278,12 +290,44 @@ def _own(question: str, matcher: OutletMatcher) -> _Own:
     toks = word_tokens(question)
     mentions = matcher.find(question)
     asked = [m.text for m in mentions]
-    names = [n for n in matcher.without(names_in(toks, question=True)) if not is_acronym(n)]
+    # A piece of an outlet's name is not a name of its own ("Jazeera" of "Al Jazeera", "News" of "Sporting News").
+    inside = {w.lower() for a in asked for w in a.split()}
+    names = [
+        n
+        for n in matcher.without(names_in(toks, question=True))
+        if not is_acronym(n) and not {w.lower() for w in n.split()} <= inside
+    ]
     words = [w for w in content_words(toks, names + asked) if w.lower() not in SOURCE_NOUNS]
     return _Own(question, toks, names, words, tuple(dict.fromkeys(o for m in mentions for o in m.outlets)), asked)
 
 
-def _reasons(question: str, own: _Own) -> list[str]:
+#: A question with no name and at most this many topic words may point back with a definite description.
+MAX_WORDS_DEFINITE = 3
+_DETERMINERS = frozenset("the his her its their".split())
+
+
+def definite_references(own: _Own, earlier: str) -> list[str]:
+    """ "How long has the deal been in place?", "What did Sporting News say about his deal?": a definite or
+    possessive noun phrase whose noun the previous turn used, in a question that names nothing and says little
+    itself, is that turn's deal, not any deal of the corpus."""
+    if own.names or not earlier or len(own.words) > MAX_WORDS_DEFINITE:
+        return []
+    used = {t.low for t in word_tokens(earlier)}
+    toks = own.tokens
+    found = []
+    for t, nxt in zip(toks, toks[1:], strict=False):
+        noun = nxt.low
+        if t.low in _DETERMINERS and not nxt.cap and noun not in STOP | TIME_NOUNS | SOURCE_NOUNS and noun in used:
+            found.append(f"{t.low} {noun}")
+    return found
+
+
+def _earlier(history: Sequence[Turn]) -> str:
+    """The words of the previous turn, question and answer, a definite description can point back to."""
+    return f"{history[-1].question} {history[-1].answer}" if history else ""
+
+
+def _reasons(question: str, own: _Own, earlier: str = "") -> list[str]:
     toks = own.tokens
     if not toks:
         return []
@@ -304,6 +348,7 @@ def _reasons(question: str, own: _Own) -> list[str]:
     ):
         reasons.append("asks about others")
     reasons += [f"'{w}'" for w in dict.fromkeys(anaphora(question))]
+    reasons += [f"'{w}'" for w in dict.fromkeys(definite_references(own, earlier)) if f"'{w}'" not in reasons]
     if not own.names and len(content_words(toks)) <= 2:
         reasons.append("names nothing" if own.mentioned else "too short to stand alone")
     return reasons
@@ -404,6 +449,18 @@ def cited_outlets(turn: Turn, outlets: Iterable[str] = ()) -> list[str]:
     return [o for o in outlets if re.search(rf"(?m)^{re.escape(o)}: ", turn.answer)]
 
 
+def answering_outlets(turn: Turn, matcher: OutletMatcher) -> list[str]:
+    """The cited outlets whose quotes say what the turn's question asked: those sharing a word the question
+    says itself (not only words it carried), so "the other outlets" are other than those that answered, not
+    other than every outlet quoted for context. All cited outlets when none (or the answer's text) tells."""
+    cited = cited_outlets(turn, matcher.outlets)
+    own = _own(turn.question, matcher)
+    asked = set(tokenize([" ".join(own.words + own.names)])[0])
+    lines = {o: " ".join(re.findall(rf"(?m)^{re.escape(o)}: (.*)$", turn.answer)) for o in cited}
+    answered = [o for o in cited if asked & set(tokenize([lines[o]])[0])]
+    return answered or cited
+
+
 def _dedupe(items: Iterable[str], against: Iterable[str]) -> list[str]:
     """Items whose BM25 terms are not all already in `against` or in an earlier item."""
     seen = {t for text in against for t in tokenize([text])[0]}
@@ -449,7 +506,7 @@ def _topic(history: Sequence[Turn], matcher: OutletMatcher, depth: int) -> _Topi
     """The topic after the last turn of `history`, re-derived from the turns (at most `depth` back)."""
     turn = history[-1]
     own = _own(turn.question, matcher)
-    reasons = _reasons(turn.question, own) if len(history) > 1 and depth > 0 else []
+    reasons = _reasons(turn.question, own, _earlier(history[:-1])) if len(history) > 1 and depth > 0 else []
     if not reasons:
         return _Topic(own.names, [], own.words)
     return _follow(own, reasons, history[:-1], matcher, depth - 1)
@@ -472,7 +529,8 @@ def _follow(own: _Own, reasons: list[str], history: Sequence[Turn], matcher: Out
         for n in prev.names:
             # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
             # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
-            gone |= attached_words(prev.tokens, n) if words else set()
+            # "…prime minister of X?" + "What about Y?" asks about Y itself: the frame goes as well.
+            gone |= attached_words(prev.tokens, n) if words or not any(t.poss for t in own.tokens) else set()
         inherited_names = [n for n in inherited_names if n.lower() not in gone]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
@@ -510,7 +568,7 @@ def _resolve(
     specificity: Callable[[str], float] | None,
 ) -> _Resolved:
     """What to search for `question` given the earlier turns (most recent last)."""
-    reasons = _reasons(question, own) if history else []
+    reasons = _reasons(question, own, _earlier(history)) if history else []
     if not reasons:
         return _Resolved(question)
     topic = _follow(own, reasons, history, matcher, MAX_DEPTH)
@@ -524,7 +582,7 @@ def _resolve(
     # else than those its answer cited.
     exclude: tuple[str, ...] = ()
     if wants_other_outlets(question):
-        exclude = matcher.named(previous.question) or tuple(cited_outlets(previous, matcher.outlets))
+        exclude = matcher.named(previous.question) or tuple(answering_outlets(previous, matcher))
     only = own.outlets
     # A question only about the sources ("And the other outlets?", "What did Dawn say?") searches the
     # previous topic within those sources: its own words name no topic and would only dilute the search.

@@ -130,6 +130,8 @@ class SearchQuery:
     subqueries: list[SubQuery] = field(default_factory=list)
     #: Sources the question names that the corpus has no articles from ("a Bloomberg article").
     unknown_sources: list[str] = field(default_factory=list)
+    #: For a follow-up, the previous answer's text: a quote it already gave grows by what comes next.
+    said: str = ""
 
 
 @dataclass(frozen=True, slots=True)

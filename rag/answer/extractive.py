@@ -44,6 +44,7 @@ MAX_QUOTE_SENTENCES = 3
 #: 0.92: wire copy reprinted by two outlets scores 0.95-1.0, two sentences on one subject 0.6-0.85.
 NEAR_DUPLICATE_COSINE = 0.92
 
+
 def missing_names(question: str, retriever: CorpusStats) -> list[str]:
     """Names in the question (capitalised, not sentence-initial) that no indexed text contains at all.
 
@@ -119,6 +120,7 @@ def decide(
     outlets: Sequence[str],
     weights: Weights,
     limits: Limits,
+    said: str = "",
 ) -> tuple[list[list[Candidate]], short.ShortAnswer | None] | None:
     """The quotes (and the short answer) for scored candidates, or None to refuse: the articles that answer,
     one quote from each, each grown by the sentence that completes it, then the name a who/which asks for."""
@@ -132,7 +134,7 @@ def decide(
     if not arts or arts[0].p < (th["refuse"] if limits.refuse_below is None else limits.refuse_below):
         return None
     chosen = select(arts, th, limits.sentences, limits.chars)
-    groups = with_neighbours(chosen, cands, th["neighbour"])
+    groups = with_neighbours(chosen, cands, th["neighbour"], said)
     found = None
     if limits.short_answer:
         found = short.short_answer(question, groups, cands, outlets, weights.names, th["name"])
@@ -177,7 +179,7 @@ def answer(
     weights = default_weights()
     cands = rank_sentences(question, query, hits, retriever, weights.sentences)
     q = question_of(question, query, retriever.outlets)
-    decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings))
+    decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings), query.said)
     if decided is None:
         return base
     return compose(base, *decided)
@@ -217,11 +219,14 @@ def select(arts: Sequence[ArticleEvidence], thresholds: dict[str, float], limit:
     return chosen
 
 
-def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float) -> list[list[Candidate]]:
+def with_neighbours(
+    chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float, said: str = ""
+) -> list[list[Candidate]]:
     """Each chosen sentence as a quote, grown by the sentence after it in its passage when that one is evidence
     too (its probability at least `floor` times the chosen one's: news prose often names the subject in one
     sentence and gives the answer in the next) or completes it (the words after "X said:", a "But…"), merged
-    with adjacent chosen sentences."""
+    with adjacent chosen sentences. A sentence the previous answer already quoted (`said`: its text) grows
+    by the next one whatever its score: a follow-up ("Why did he bring it back?") asks for what comes next."""
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
         by_passage.setdefault(id(c.hit), []).append(c)
@@ -235,7 +240,13 @@ def with_neighbours(chosen: Sequence[Candidate], cands: Sequence[Candidate], flo
         group = [c]
         while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
             nxt = run[at + 1]
-            if id(nxt) not in picked and nxt.p < floor * c.p and not completes(group[-1].text, nxt.text):
+            repeated = bool(said) and group[-1].text in said
+            if (
+                id(nxt) not in picked
+                and nxt.p < floor * c.p
+                and not completes(group[-1].text, nxt.text)
+                and not repeated
+            ):
                 break
             if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
                 break

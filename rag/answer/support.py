@@ -44,7 +44,6 @@ _MIN_OWN_COVERAGE = 0.25
 # Very short fragments ("He said.") are never quoted alone.
 
 
-
 @dataclass(slots=True)
 class Candidate:
     hit: Hit
@@ -114,7 +113,7 @@ def answer_from(
     if not cands or cands[0].support < threshold:
         return base
 
-    chosen = _select(cands, settings.answer_sentences)
+    chosen = _past_said(_select(cands, settings.answer_sentences), cands, query.said, settings.answer_sentences)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -136,6 +135,25 @@ def _select(cands: list[Candidate], limit: int) -> list[Candidate]:
         if c not in chosen and c.support >= _EXTRA_RATIO * best.support and c.own >= _MIN_OWN_COVERAGE:
             chosen.append(c)
     return chosen
+
+
+def _past_said(chosen: list[Candidate], cands: list[Candidate], said: str, limit: int) -> list[Candidate]:
+    """A quote the previous answer already gave (`said`: its text) grows by the sentence after it in its
+    passage: a follow-up ("Why did he bring it back?", "How did they react?") asks for what comes next, and
+    news prose gives it in the next sentence. Sentences already said are passed over to the first new one."""
+    if not said:
+        return chosen
+    out = list(chosen)
+    for c in chosen:
+        at = c
+        while at.text in said and len(out) < limit + 1:
+            after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
+            if not after:
+                break
+            at = min(after, key=lambda x: x.start)
+            if at not in out:
+                out.append(at)
+    return out
 
 
 def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> Answer:

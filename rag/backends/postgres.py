@@ -596,7 +596,7 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             total_len += len(toks)
             copy.write_row((c.id, c.article_id, c.start, c.end, a.outlet.casefold(), first, last, len(toks), vec))
     with cur.copy(
-        'COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)'
+        "COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "text", "text", "text", "text", "int4"])
         for c, toks in zip(changes.add_chunks, tokens, strict=True):

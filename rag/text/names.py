@@ -84,8 +84,6 @@ def names_in(tokens: list[Token], question: bool) -> list[str]:
     return [" ".join(t.text for t in span) for span in name_spans(tokens, question)]
 
 
-
-
 def content_words(tokens: list[Token], names: Sequence[str] = ()) -> list[str]:
     """Topic words: not function words, not part of a name, 3+ characters (or a number)."""
     in_names = {w.lower() for n in names for w in n.split()}

@@ -56,8 +56,6 @@ Residents can read the zinc smelter ruling [here](javascript:alert(1)) or <a hre
 HOSTILE_QUESTION = "What did the council of Brackenford approve about the zinc smelter?"
 
 
-
-
 def cards(at: AppTest) -> list[str]:
     return [v for v in htmls(at) if 'class="rag-card"' in v]
 

@@ -25,8 +25,6 @@ pytestmark = pytest.mark.slow
 Q_MILLER = "According to Stephen Miller, what is the only way cartels can be defeated?"
 
 
-
-
 def closed_port() -> int:
     """A local port nothing listens on (bound, then closed): connecting to it is refused at once."""
     with socket.socket() as s:

@@ -144,3 +144,22 @@ def test_a_weights_file_for_other_features_is_refused(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(weights.WeightsProblem, match="cannot read"):
         weights.read_weights(path)
+
+
+def test_a_sentence_the_previous_answer_gave_grows_by_the_next_one() -> None:
+    cands = _cands(_hit("Alpha", "Hegseth restored the medal. It sends a clear message. Unrelated."), [0.9, 0.1, 0.1])
+    said = "Alpha: Hegseth restored the medal. [1]"
+    assert extractive.with_neighbours([cands[0]], cands, floor=0.6, said=said) == [[cands[0], cands[1]]]
+    assert extractive.with_neighbours([cands[0]], cands, floor=0.6) == [[cands[0]]]
+
+
+def test_support_selection_passes_over_what_was_said_to_the_first_new_sentence() -> None:
+    from rag.answer import support
+
+    hit = _hit("Alpha", "Hegseth called Mexico. The officials were shocked and angered. They extradited 29. Other.")
+    body = hit.chunk.text
+    spans = [(0, 22), (23, 62), (63, 79)]
+    cands = [support.Candidate(hit, s, e, body[s:e]) for s, e in spans]
+    said = "Alpha: Hegseth called Mexico. The officials were shocked and angered. [1]"
+    assert support._past_said([cands[0]], cands, said, 4) == cands
+    assert support._past_said([cands[0]], cands, "", 4) == [cands[0]]

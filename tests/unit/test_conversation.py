@@ -300,3 +300,52 @@ def test_dialogue_scoring_counts_follow_ups_topic_changes_and_standalone_rewrite
     pipeline.calls.clear()
     evaluate_seed_format(pipeline, [row], standalone=False)  # type: ignore[arg-type]
     assert ("Q2 standalone", 0) not in pipeline.calls
+
+
+# -- issue 13 follow-ups: mechanisms found on the tune half of eval/dialogues_*.jsonl ------------------------------
+
+
+def test_a_piece_of_an_outlet_name_is_neither_a_name_nor_carried() -> None:
+    r = read("What did Al Jazeera say?", [turn("What did Pete Hegseth warn Latin American governments?")], SEED_OUTLETS)
+    assert r.follow_up and r.names == () and "Pete Hegseth" in r.carried_names
+    nxt = read("Why did he say it?", [turn("What did Al Jazeera say about Maduro?")], SEED_OUTLETS)
+    assert "Jazeera" not in nxt.text and nxt.carried_names == ("Maduro",)
+
+
+def test_a_definite_description_of_the_previous_turns_noun_is_a_follow_up() -> None:
+    history = [turn("Why does Apple make Google the default?", "The Verge: the deal between Google and Apple [1]")]
+    r = read("How long has the deal been in place?", history)
+    assert r.follow_up and "'the deal'" in r.reasons and "Google" in r.carried_names
+    # A noun the conversation never used, or a question that names its own subject, stands alone.
+    assert not read("How long has the treaty been in place?", history).follow_up
+    assert not read("How long has the Microsoft deal been in place?", history).follow_up
+    owned = read(
+        "What did Sporting News say about his deal?", [turn("Who signed Shohei Ohtani's deal?")], ["Sporting News"]
+    )
+    assert owned.follow_up and "Shohei Ohtani" in owned.carried_names
+
+
+def test_what_about_a_new_name_drops_the_role_of_the_name_it_replaces() -> None:
+    history = [turn("How did Colombia's president react to the strike?"), turn("And the prime minister of Trinidad?")]
+    r = read("What about Mexico?", history)
+    assert "prime" not in r.carried_words and "minister" not in r.carried_words and "strike" in r.carried_words
+    # "And Y's?" keeps the frame: it asks for Y's prime minister.
+    assert "minister" in " ".join(read("And Mexico's?", history).carried_words)
+
+
+def test_the_other_outlets_are_other_than_those_that_answered() -> None:
+    answer = "Al Jazeera: Leaders arrived in Florida. [1]\nDawn: The US is expected to push a counter-China agenda. [2]"
+    history = [turn("What is the US expected to push there?", answer, ("Al Jazeera", "Dawn"))]
+    assert reading.answering_outlets(history[0], reading._matcher(SEED_OUTLETS)) == ["Dawn"]
+    assert read("What did the other outlets say?", history, SEED_OUTLETS).exclude_outlets == ("Dawn",)
+    # No cited outlet says what was asked: all of them answered.
+    vague = turn("What happened next?", answer, ("Al Jazeera", "Dawn"))
+    assert reading.answering_outlets(vague, reading._matcher(SEED_OUTLETS)) == ["Al Jazeera", "Dawn"]
+
+
+def test_a_looser_reading_drops_the_carried_names_and_keeps_the_words() -> None:
+    r = read("What did the other outlets say about critics?", [turn("What did Rebecca Bill Chavez warn about?")])
+    loose = r.looser()
+    assert r.carried_names and loose is not None and loose.carried_names == ()
+    assert "Rebecca" not in loose.text and loose.text.startswith(r.question)
+    assert read("Who is Rebecca Bill Chavez?").looser() is None

@@ -13,15 +13,31 @@ from rag.ui import export, timeline
 
 def citation(n: int, article: str, outlet: str, published: str = "2026-03-06") -> Citation:
     quote = f"Quote {n} from {article}."
-    return Citation(n, outlet, f"Title of {article}", published, f"https://{outlet.lower()}.example/{article}",
-                    article, quote, 10, 10 + len(quote), chunk_id=n)
+    return Citation(
+        n,
+        outlet,
+        f"Title of {article}",
+        published,
+        f"https://{outlet.lower()}.example/{article}",
+        article,
+        quote,
+        10,
+        10 + len(quote),
+        chunk_id=n,
+    )
 
 
 def answer(question: str = "What did Miller say?") -> Answer:
     cites = [citation(1, "a1", "Dawn"), citation(2, "a2", "Fortune", "2026-03-09"), citation(3, "a1", "Dawn")]
-    return Answer(question, "Dawn: Miller said it works. [1] [3]\nFortune: he said so again. [2]", cites, False,
-                  search_query=question, filters={"outlets": [], "since": None, "until": None},
-                  warnings=["a note"])
+    return Answer(
+        question,
+        "Dawn: Miller said it works. [1] [3]\nFortune: he said so again. [2]",
+        cites,
+        False,
+        search_query=question,
+        filters={"outlets": [], "since": None, "until": None},
+        warnings=["a note"],
+    )
 
 
 def test_store_round_trip_keeps_what_the_chat_draws(tmp_path: Path) -> None:
@@ -125,8 +141,9 @@ def test_undated_articles_are_left_off_and_counted() -> None:
 
 
 def test_corpus_timeline_has_one_mark_per_article() -> None:
-    arts = [Article(f"id{i}", "Dawn" if i % 2 else "Fortune", f"T{i}", f"2026-03-{i + 1:02d}", "", "body")
-            for i in range(5)]
+    arts = [
+        Article(f"id{i}", "Dawn" if i % 2 else "Fortune", f"T{i}", f"2026-03-{i + 1:02d}", "", "body") for i in range(5)
+    ]
     marks = timeline.marks(timeline.corpus_chart(arts))
     assert [m["article_id"] for m in marks] == [f"id{i}" for i in range(5)]
 

@@ -50,3 +50,15 @@ def test_other_outlets_with_nothing_on_the_topic_say_what_was_narrowed() -> None
     # A filter the user set is the user's: no narrowing, no such sentence.
     own = pipeline.ask("And what did the other outlets report?", history, outlets=["Truthout"])
     assert own.refused and "narrowed" not in own.filters and "Stephen Miller" not in own.text
+
+
+def test_a_refused_follow_up_is_asked_again_without_the_carried_names() -> None:
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(ARTICLES)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    said = "TC Sentinel: Rebecca Bill Chavez, a critic, warned against it. [1]"
+    history = [Turn("Who is Rebecca Bill Chavez?", said, "", ("TC Sentinel",))]
+    answer = pipeline.ask("What did the other outlets say about the strike?", history)
+    assert not answer.refused and answer.citations[0].outlet == "Truthout"
+    assert "Rebecca" not in answer.search_query and "retried without the names" in " ".join(answer.filters["notes"])
