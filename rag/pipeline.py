@@ -127,15 +127,22 @@ class Pipeline:
         reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
         answer = self.answerer.answer(question, query, retriever.search(query), retriever)
-        looser = reading.looser() if answer.refused else None
+        looser = self._loosen(reading, query) if answer.refused else None
         if looser is not None:
-            # Resolved, but nothing answers with the carried names: once more without them.
-            query.text = looser.text
-            query.notes = [looser.note() if n == reading.note() else n for n in query.notes]
             retry = self.answerer.answer(question, query, retriever.search(query), retriever)
             if not retry.refused:
                 return self._explain(retry, looser, outlets)
         return self._explain(answer, reading, outlets)
+
+    @staticmethod
+    def _loosen(reading: Reading, query: SearchQuery) -> Reading | None:
+        """Resolved, but nothing answers with the carried names: the looser reading (`Reading.looser`), with
+        `query` changed to search it; None (and `query` unchanged) when there is none."""
+        looser = reading.looser()
+        if looser is not None:
+            query.text = looser.text
+            query.notes = [looser.note() if n == reading.note() else n for n in query.notes]
+        return looser
 
     def _explain(self, answer: Answer, reading: Reading, outlets: Sequence[str]) -> Answer:
         """When the reader narrowed the outlets itself ("And the other outlets?"), the answer says so: its
@@ -163,5 +170,17 @@ class Pipeline:
         """
         reading, query = self._read(question, history, outlets, since, until)
         retriever = self.retriever
+        streamed = False
         for item in self.answerer.stream(question, query, retriever.search(query), retriever):
-            yield self._explain(item, reading, outlets) if isinstance(item, Answer) else item
+            if not isinstance(item, Answer):
+                streamed = True
+                yield item
+                continue
+            # As `ask`: a refusal (nothing was streamed before it) is retried with the looser reading.
+            looser = self._loosen(reading, query) if item.refused and not streamed else None
+            if looser is not None:
+                retry = self.answerer.answer(question, query, retriever.search(query), retriever)
+                if not retry.refused:
+                    yield self._explain(retry, looser, outlets)
+                    return
+            yield self._explain(item, reading, outlets)

@@ -114,6 +114,8 @@ class Reading:
     carried_words: tuple[str, ...] = ()  # topic words taken from earlier turns
     exclude_outlets: tuple[str, ...] = ()  # "the other outlets": those the previous turn named, else cited
     only_outlets: tuple[str, ...] = ()  # "What did Dawn say?": the outlets a question about sources names
+    # the most specific words of the previous answer's quotes: what a retry searches when the carried names fail
+    answer_words: tuple[str, ...] = ()
 
     @property
     def carried(self) -> tuple[str, ...]:
@@ -151,7 +153,13 @@ class Reading:
         base = self.question if self.text.startswith(self.question) else ""
         text = " ".join([base, *self.carried_words]).strip()
         if not (self.words or self.names or self.carried_words) or not text:
-            return None
+            # Nothing but the names was carried ("And Dawn?" after Al Jazeera on Maduro): the other outlet may
+            # say the same without the name ("seized the president of Venezuela"), in the previous quotes' words.
+            if not self.answer_words:
+                return None
+            text = " ".join([base, *self.answer_words]).strip()
+            reasons = (*self.reasons, "retried with the previous answer's words")
+            return replace(self, text=text, carried_names=(), carried_words=self.answer_words, reasons=reasons)
         return replace(self, text=text, carried_names=(), reasons=(*self.reasons, "retried without the names"))
 
     def note(self) -> str:
@@ -237,7 +245,9 @@ def anaphora(question: str) -> list[str]:
             if not _possessive_bound(toks, i) and not _bound(toks, i):
                 found.append(t.low)
         elif t.low in {"he", "she"}:
-            if names_so_far == 0 and not _bound(toks, i):  # "What did Hegseth say he wanted?" is bound
+            # "What did Hegseth say he wanted?" is bound; in "Which Apple executive did she question?" the
+            # name is in the wh-phrase and "she", right after the auxiliary, is the main clause's subject.
+            if (names_so_far == 0 or prev in AUX) and not _bound(toks, i):
                 found.append(t.low)
         elif t.low in {"him", "her", "hers"}:
             if not _bound(toks, i):  # an object is never its own clause's subject: "Did Hegseth tell him?"
@@ -413,6 +423,22 @@ def answer_names(
             best[n] = max(best.get(n, 0.0), shared + bonus)
     order = {n: i for i, n in enumerate(best)}
     return sorted(best, key=lambda n: (-(best[n] + extra.get(n, 0.0)), order[n]))
+
+
+def described_as(answer: str, names: Sequence[str], matcher: OutletMatcher) -> list[str]:
+    """How the answer's quotes describe `names`: words of at least two of the sentences naming them
+    ("Venezuelan", "president" for "Maduro"), most frequent first, so another outlet that does not give the
+    name ("seized the president of Venezuela") can still be searched for."""
+    text = _answer_text(answer, matcher.outlets)
+    parts = {w.lower() for n in names for w in n.split()}
+    counts: dict[str, int] = {}
+    for s, e in sentence_spans(text):
+        toks = word_tokens(text[s:e])
+        if parts & {t.low for t in toks}:
+            for w in dict.fromkeys(w.lower() for w in content_words(toks, names)):
+                counts[w] = counts.get(w, 0) + 1
+    common = [w for w in counts if counts[w] >= 2 and not w.isdigit()]
+    return sorted(common, key=lambda w: -counts[w])[:MAX_WORDS]
 
 
 def asks_for_entity(question: str) -> bool:
@@ -764,6 +790,7 @@ def read(
     own = _own(question, matcher)
     resolved = _resolve(question, own, history, matcher, specificity)
     found = _analyse(resolved.text, matcher, reference) if analyse else _Analysis()
+    said = described_as(history[-1].answer, resolved.names, matcher) if resolved.reasons and resolved.names else []
     return Reading(
         question=question,
         text=resolved.text,
@@ -782,4 +809,5 @@ def read(
         carried_words=resolved.words,
         exclude_outlets=resolved.exclude,
         only_outlets=resolved.only,
+        answer_words=tuple(said),
     )

@@ -48,6 +48,7 @@ def turn(question: str, answer: str = "", outlets: tuple[str, ...] = ()) -> Turn
         "And the other outlets?",
         "Who else was there?",
         "Did Dawn report it too?",
+        "Which Apple executive did she question?",  # "she", right after "did", is not the name before it
         "Why?",  # too short to stand alone
         "How many died?",
     ],
@@ -349,3 +350,16 @@ def test_a_looser_reading_drops_the_carried_names_and_keeps_the_words() -> None:
     assert r.carried_names and loose is not None and loose.carried_names == ()
     assert "Rebecca" not in loose.text and loose.text.startswith(r.question)
     assert read("Who is Rebecca Bill Chavez?").looser() is None
+
+
+def test_a_reading_that_carried_only_names_retries_with_how_the_answer_described_them() -> None:
+    said = (
+        "Al Jazeera: The US accused Venezuelan President Nicolas Maduro of trafficking. [1] "
+        "Washington launched an operation to seize Venezuelan leader Nicolas Maduro. [2]"
+    )
+    history = [turn("What did Al Jazeera say about Maduro?", said, ("Al Jazeera",))]
+    r = read("And Dawn?", history, SEED_OUTLETS)
+    assert r.carried_names and r.answer_words[0] == "venezuelan" and "maduro" not in r.answer_words
+    loose = r.looser()
+    assert loose is not None and loose.carried_names == () and "venezuelan" in loose.text
+    assert loose.only_outlets == ("Dawn",) and "retried with the previous answer's words" in loose.reasons

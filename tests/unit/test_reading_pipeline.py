@@ -7,7 +7,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.pipeline import Pipeline
-from rag.types import Article, Turn
+from rag.types import Answer, Article, Turn
 
 from .helpers import memory_retriever
 
@@ -62,3 +62,16 @@ def test_a_refused_follow_up_is_asked_again_without_the_carried_names() -> None:
     answer = pipeline.ask("What did the other outlets say about the strike?", history)
     assert not answer.refused and answer.citations[0].outlet == "Truthout"
     assert "Rebecca" not in answer.search_query and "retried without the names" in " ".join(answer.filters["notes"])
+
+
+def test_the_chat_stream_retries_a_refused_follow_up_as_ask_does() -> None:
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(ARTICLES)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    said = "TC Sentinel: Rebecca Bill Chavez, a critic, warned against it. [1]"
+    history = [Turn("Who is Rebecca Bill Chavez?", said, "", ("TC Sentinel",))]
+    items = list(pipeline.ask_stream("What did the other outlets say about the strike?", history))
+    answer = items[-1]
+    assert isinstance(answer, Answer) and not answer.refused and answer.citations[0].outlet == "Truthout"
+    assert "retried without the names" in " ".join(answer.filters["notes"])
