@@ -52,6 +52,8 @@ _POOL = 8
 SCHEMA_VERSION = 3
 #: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
 _RARE_DF = 1000
+#: Cost of looking up one (chunk, term) posting, in postings scanned: when MaxScore is worth a candidate set.
+_PROBE_COST = 4
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -406,7 +408,8 @@ class PostgresBackend:
         """BM25 top `n`, exact. A frequent term's postings are long; when the query also has rarer terms, the
         chunks holding those are scored first (all terms counted), and if even the sum of the frequent terms'
         largest possible contributions (idf each: the tf part is below 1) cannot reach the n-th score, no chunk
-        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995).
+        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995). When
+        only the most frequent of them stay under it, the chunks holding any other term are scored instead.
         Otherwise every posting inside the filter is scored: the postings carry the filter's columns, so a
         filtered query reads only its slice of each term's postings (an index range), never the others."""
         if not tokens:
@@ -425,9 +428,22 @@ class PostgresBackend:
             common = [t for t in df if t not in rare]
             if rare and common:
                 rows = self._bm25_of_holders(tokens, n, where, params, rare)
-                bound = sum(qtf[t] * lexical_idf(df[t], n_docs) for t in common)
-                if len(rows) >= n and bound < rows[n - 1][1] * (1 - 1e-6):
-                    return rows
+                if len(rows) >= n:
+                    floor = rows[n - 1][1] * (1 - 1e-6)
+                    # The most frequent terms whose largest possible parts together stay under that n-th score.
+                    bound, skip = 0.0, []
+                    for t in sorted(common, key=lambda t: (-df[t], t)):
+                        bound += qtf[t] * lexical_idf(df[t], n_docs)
+                        if bound >= floor:
+                            break
+                        skip.append(t)
+                    if len(skip) == len(common):
+                        return rows
+                    # Else the chunks holding any other term are candidates enough (they include `rows`): worth
+                    # it when the skipped terms' postings far outnumber the candidates' lookups.
+                    essential = [t for t in df if t not in skip]
+                    if skip and _PROBE_COST * len(qtf) * sum(df[t] for t in essential) < sum(df[t] for t in skip):
+                        return self._bm25_of_holders(tokens, n, where, params, essential)
             return self._bm25(tokens, n, where, params)
 
     # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
