@@ -52,8 +52,9 @@ _POOL = 8
 SCHEMA_VERSION = 3
 #: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
 _RARE_DF = 1000
-#: Cost of looking up one (chunk, term) posting, in postings scanned: when MaxScore is worth a candidate set.
-_PROBE_COST = 4
+#: Cost of looking up one (chunk, term) posting, in postings scanned (measured ~12 at 200,000 chunks): when
+#: MaxScore's candidates are looked up rather than found by scanning the query terms' postings.
+_PROBE_COST = 12
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -426,8 +427,9 @@ class PostgresBackend:
             limit = max(_RARE_DF, n_docs // 50)
             rare = [t for t, d in df.items() if d <= limit]
             common = [t for t in df if t not in rare]
+            every = sum(df.values())  # postings of the query terms (inside a filter: about the same share of each)
             if rare and common:
-                rows = self._bm25_of_holders(tokens, n, where, params, rare)
+                rows = self._bm25_of_holders(tokens, n, where, params, rare, self._probe(rare, df, every))
                 if len(rows) >= n:
                     floor = rows[n - 1][1] * (1 - 1e-6)
                     # The most frequent terms whose largest possible parts together stay under that n-th score.
@@ -439,29 +441,37 @@ class PostgresBackend:
                         skip.append(t)
                     if len(skip) == len(common):
                         return rows
-                    # Else the chunks holding any other term are candidates enough (they include `rows`): worth
-                    # it when the skipped terms' postings far outnumber the candidates' lookups.
+                    # Else the chunks holding any other term are candidates enough (they include `rows`), fewer
+                    # to score than every chunk holding a query term even when they are scanned for.
                     essential = [t for t in df if t not in skip]
-                    if skip and _PROBE_COST * len(qtf) * sum(df[t] for t in essential) < sum(df[t] for t in skip):
-                        return self._bm25_of_holders(tokens, n, where, params, essential)
+                    if skip:
+                        return self._bm25_of_holders(
+                            tokens, n, where, params, essential, self._probe(essential, df, every)
+                        )
             return self._bm25(tokens, n, where, params)
 
+    @staticmethod
+    def _probe(terms: list[str], df: dict[str, int], every: int) -> bool:
+        """Whether looking up the postings of the chunks holding `terms` (one per chunk and query term) costs less
+        than scanning every query term's postings."""
+        return _PROBE_COST * len(df) * sum(df[t] for t in terms) < every
+
     # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
-    # rounded to float32 as bm25s stores it.
-    _SCORE = """sum(q.qtf * (ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
-                    * p.tf / (p.tf + %s * (1 - %s + %s * p.len / st.avgdl)))::float4)::float4"""
+    # rounded to float32 as bm25s stores it. The idf is computed once per query term (`w`), not per posting.
+    _SCORE = """sum(w.qtf * (w.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.len / w.avgdl)))::float4)::float4"""
     _QUERY = """WITH q AS (SELECT u.term, count(*) AS qtf FROM unnest(%s::text[]) AS u(term) GROUP BY u.term),
                 st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl
-                       FROM rag_stats WHERE id = 1)"""
+                       FROM rag_stats WHERE id = 1),
+                w AS MATERIALIZED (SELECT q.term, q.qtf, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5)) AS idf, st.avgdl
+                       FROM q JOIN rag_terms t ON t.term = q.term CROSS JOIN st)"""
 
     def _bm25(self, tokens: list[str], n: int, where: str, params: list[Any]) -> list[tuple[int, float]]:
-        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term."""
+        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term: per term,
+        an index range over its postings inside the filter."""
         rows = self._rows(
             f"""{self._QUERY}
             SELECT p.chunk_id, {self._SCORE} AS score
-            FROM q JOIN rag_terms t ON t.term = q.term
-                   JOIN rag_postings p ON p.term = q.term
-                   CROSS JOIN st
+            FROM w JOIN rag_postings p ON p.term = w.term
             WHERE {where}
             GROUP BY p.chunk_id
             ORDER BY score DESC, p.chunk_id
@@ -471,24 +481,34 @@ class PostgresBackend:
         return [(int(i), float(s)) for i, s in rows if s > 0]
 
     def _bm25_of_holders(
-        self, tokens: list[str], n: int, where: str, params: list[Any], within: list[str]
+        self, tokens: list[str], n: int, where: str, params: list[Any], within: list[str], probe: bool
     ) -> list[tuple[int, float]]:
-        """BM25 (all query terms) of the chunks inside the filter holding one of `within`: those chunks' postings
-        of the query terms are read by chunk (the `(chunk_id, term)` index), not the terms' whole lists."""
-        rows = self._rows(
-            f"""{self._QUERY},
-                k AS (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
+        """BM25 (all query terms) of the chunks inside the filter holding one of `within`. With `probe`, each
+        such chunk's postings of the query terms are looked up by chunk (the `(chunk_id, term)` index, a nested
+        loop forced by LATERAL … OFFSET 0, which the planner cannot flatten); else the query terms' postings
+        inside the filter are scanned and only those of the chunks found are scored (a hash join)."""
+        if probe:
+            sql = f"""{self._QUERY},
+                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
+            SELECT k.chunk_id, {self._SCORE} AS score
+            FROM k CROSS JOIN LATERAL (SELECT p.term, p.tf, p.len FROM rag_postings p
+                                       WHERE p.chunk_id = k.chunk_id AND p.term = ANY(%s) OFFSET 0) p
+                   JOIN w ON w.term = p.term
+            GROUP BY k.chunk_id
+            ORDER BY score DESC, k.chunk_id
+            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            args = [list(tokens), list(within), *params, K1, B, B, sorted(set(tokens)), n]
+        else:
+            sql = f"""{self._QUERY},
+                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
             SELECT p.chunk_id, {self._SCORE} AS score
-            FROM k CROSS JOIN q
-                   JOIN rag_terms t ON t.term = q.term
-                   JOIN rag_postings p ON p.chunk_id = k.chunk_id AND p.term = q.term
-                   CROSS JOIN st
+            FROM w JOIN rag_postings p ON p.term = w.term JOIN k ON k.chunk_id = p.chunk_id
+            WHERE {where}
             GROUP BY p.chunk_id
             ORDER BY score DESC, p.chunk_id
-            LIMIT %s""",  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-            [list(tokens), list(within), *params, K1, B, B, n],
-        )
-        return [(int(i), float(s)) for i, s in rows if s > 0]
+            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            args = [list(tokens), list(within), *params, K1, B, B, *params, n]
+        return [(int(i), float(s)) for i, s in self._rows(sql, args) if s > 0]
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not len(ids):
@@ -707,7 +727,7 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             total_len += len(toks)
             copy.write_row((c.id, c.article_id, c.start, c.end, a.outlet.casefold(), first, last, len(toks), vec))
     with cur.copy(
-        'COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)'
+        "COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "text", "text", "text", "text", "int4"])
         for c, toks in zip(changes.add_chunks, tokens, strict=True):

@@ -70,14 +70,14 @@ def test_filtered_bm25_reads_slices_and_ranks_as_scoring_every_posting(pg_server
     from rag.backends.postgres import PostgresBackend
 
     monkeypatch.setattr(postgres, "_RARE_DF", 40)  # so that this small corpus has frequent terms to prune
-    monkeypatch.setattr(postgres, "_PROBE_COST", 0)  # and skips some whenever it may
-    pruned = []
-    full = PostgresBackend._bm25
-    monkeypatch.setattr(PostgresBackend, "_bm25", lambda self, *a: pruned.append(False) or full(self, *a))
-    holders = PostgresBackend._bm25_of_holders
-    partly = []  # the candidates of all but the most frequent terms (MaxScore's second step)
+    monkeypatch.setattr(postgres, "_PROBE_COST", 0)  # and skips some whenever it may, the candidates looked up
+    calls: list[str] = []  # the path each lexical_top took
+    full, holders = PostgresBackend._bm25, PostgresBackend._bm25_of_holders
+    monkeypatch.setattr(PostgresBackend, "_bm25", lambda self, *a: calls.append("full") or full(self, *a))
     monkeypatch.setattr(
-        PostgresBackend, "_bm25_of_holders", lambda self, *a: partly.append(a[-1]) or holders(self, *a)
+        PostgresBackend,
+        "_bm25_of_holders",
+        lambda self, *a: calls.append("probe" if a[-1] else "scan") or holders(self, *a),
     )
     dsn = new_database(pg_server, "bm25")
     first = PostgresBackend.apply(dsn, _corpus(), FIELDS, None)
@@ -86,7 +86,7 @@ def test_filtered_bm25_reads_slices_and_ranks_as_scoring_every_posting(pg_server
     try:
         assert backend._rows("SELECT max_span FROM rag_stats")[0][0] == 365  # the year-precision articles (2024)
         rng = np.random.default_rng(2)
-        twice = 0
+        paths: set[tuple[str, ...]] = set()
         filters = [None, Filter.of(["beta post"]), Filter.of([], "2024-03-01", "2024-04-15"),
                    Filter.of(["alpha news", "gamma times"], "2024-06-10", None), Filter.of([], None, "2024-02-01"),
                    Filter.of(["beta post"], "2024-12-31", "2025-01-01"), Filter.of(["nobody"])]  # fmt: skip
@@ -95,15 +95,19 @@ def test_filtered_bm25_reads_slices_and_ranks_as_scoring_every_posting(pg_server
             tokens += [f"w{int(rng.integers(200, 400))}"]  # a rarer term: the pruned path
             for flt in filters:
                 for n in (3, 10):
-                    before = len(partly)
                     with backend.session():
+                        calls.clear()
                         got = backend.lexical_top(tokens, n, flt, {})
+                        paths.add(tuple(calls))
                         want = _every_posting(backend, tokens, n, flt)
-                    assert got == want, (tokens, flt, n)
-                    pruned.append(True)
-                    twice += len(partly) - before == 2
-        assert 0 < pruned.count(False) < pruned.count(True)  # both paths taken: full scoring and pruned
-        assert twice  # and the second step of the pruned one
+                        monkeypatch.setattr(postgres, "_PROBE_COST", 10**9)  # the candidates scanned for instead
+                        calls.clear()
+                        scanned = backend.lexical_top(tokens, n, flt, {})
+                        paths.add(tuple(calls))
+                        monkeypatch.setattr(postgres, "_PROBE_COST", 0)
+                    assert got == want == scanned, (tokens, flt, n)
+        # Every path taken: MaxScore final after one step, after its second step, failing; scanned candidates.
+        assert {("probe",), ("probe", "probe"), ("probe", "full"), ("scan",), ("scan", "scan"), ("full",)} <= paths
     finally:
         backend.close()
 
