@@ -12,6 +12,8 @@ Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 
 snapshot, then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
 Filters: none, one outlet (2% of chunks), a 60-day window, and outlet + window, a quarter of the queries each.
 Recall@10 is the dense top-10 against exact inner-product search over the same filtered chunks (numpy).
+Also printed: the dense and BM25 parts apart (BM25 per filter kind too) and the 1-minute load average when the
+queries start and end (the machine is shared: quote it with every timing).
 """
 
 from __future__ import annotations
