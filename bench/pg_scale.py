@@ -12,12 +12,15 @@ Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 
 snapshot, then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
 Filters: none, one outlet (2% of chunks), a 60-day window, and outlet + window, a quarter of the queries each.
 Recall@10 is the dense top-10 against exact inner-product search over the same filtered chunks (numpy).
+Also printed: the dense and BM25 parts apart (BM25 per filter kind too) and the 1-minute load average when the
+queries start and end (the machine is shared: quote it with every timing).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {k: [] for k in kinds}
         recall: dict[str, list[float]] = {k: [] for k in kinds}
         parts: dict[str, list[float]] = {"dense": [], "bm25": []}
+        bm25_by: dict[str, list[float]] = {k: [] for k in kinds}
+        load_before = os.getloadavg()[0]
         for qi in range(args.queries):
             kind = kinds[qi % 4]
             q = centres[rng.integers(0, len(centres))] + 0.8 * rng.standard_normal(DIM).astype(np.float32)
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 lexical = backend.lexical_top(tokens, 60, flt, {})
                 parts["dense"].append(t2 - t1)
                 parts["bm25"].append(time.perf_counter() - t2)
+                bm25_by[kind].append(parts["bm25"][-1])
                 fused: dict[int, float] = {}
                 for ranked, w in ((dense, 0.5), (lexical, 1.0)):
                     for r, (cid, _) in enumerate(ranked):
@@ -166,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             "hybrid_ms": ms(everything),
             "hybrid_ms_by_filter": {k: ms(times[k]) for k in kinds},
             "parts_ms": {k: ms(v) for k, v in parts.items()},
+            "bm25_ms_by_filter": {k: ms(bm25_by[k]) for k in kinds},
+            "load_1min": {"queries_start": round(load_before, 2), "queries_end": round(os.getloadavg()[0], 2)},
             "recall_at_10": {k: round(float(np.mean(recall[k])), 3) for k in kinds if recall[k]},
             "queries": args.queries,
         }

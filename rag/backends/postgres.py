@@ -6,9 +6,11 @@ Tables (all prefixed `rag_`):
     rag_articles  id, outlet, title, published, url, body, source, hash
     rag_chunks    id, article_id, start, end, outlet_cf, first_day, last_day (the article's date bounds),
                   len (BM25 tokens), embedding vector(d)  — HNSW (vector_ip_ops) from `ann_threshold` rows
-    rag_postings  term, chunk_id, tf          — the project's own tokenizer (rag.lexical), computed in Python
+    rag_postings  chunk_id, tf, len, term, outlet_cf, first_day, last_day — the project's own tokenizer
+                  (rag.lexical), computed in Python; the chunk's length and filter columns copied onto each posting,
+                  covering indexes by (term, outlet_cf, first_day), (term, first_day) and (chunk_id, term)
     rag_terms     term, df                    — kept in step with the postings by every update
-    rag_stats     n_docs, total_len           — for BM25's N and average document length
+    rag_stats     n_docs, total_len, max_span — BM25's N and average document length; the widest date range
 
 Lexical ranking is BM25 computed in SQL from the stored tf, df and lengths with bm25s's formula and
 constants (rag.lexical), so both backends rank alike (PostgreSQL's ts_rank is not BM25). Dense ranking is
@@ -30,7 +32,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -48,9 +50,12 @@ from rag.types import Article, ArticleRef, Chunk
 _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
 _POOL = 8
 #: Table layout version, in the manifest row: another one is refused with "rebuild".
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
 _RARE_DF = 1000
+#: Cost of looking up one (chunk, term) posting, in postings scanned (measured ~12 at 200,000 chunks): when
+#: MaxScore's candidates are looked up rather than found by scanning the query terms' postings.
+_PROBE_COST = 12
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -124,19 +129,38 @@ def _schema(dimension: int) -> list[str]:
             id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
             outlet_cf text NOT NULL, first_day text, last_day text, len int NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS rag_chunks_outlet ON rag_chunks (outlet_cf)",
+        # One row per (term, chunk) with the chunk's BM25 length and filter columns, so that BM25 under a filter
+        # reads only the postings inside it (`_POSTINGS_INDEXES`, made after the first COPY) and joins nothing.
         """CREATE TABLE IF NOT EXISTS rag_postings (
-            term text NOT NULL, chunk_id bigint NOT NULL, tf int NOT NULL,
-            PRIMARY KEY (term, chunk_id) INCLUDE (tf))""",
-        "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk_id)",
+            chunk_id bigint NOT NULL, tf int NOT NULL, len int NOT NULL, term text NOT NULL,
+            outlet_cf text NOT NULL, first_day text, last_day text)""",
         "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
         # The vectors of a chunk's sentences (rag.sentence_vectors): its sentence spans (start, end, start, …)
         # and one float16 array of their vectors, read only for the few chunks an answer quotes from.
         """CREATE TABLE IF NOT EXISTS rag_sentences (
             chunk_id bigint PRIMARY KEY REFERENCES rag_chunks(id) ON DELETE CASCADE,
             spans int4[] NOT NULL, vectors bytea NOT NULL)""",
+        # max_span: the most days between a chunk's first_day and last_day (0 when every article has a day), so
+        # that a date window [since, until] is the index range first_day in [since − max_span, until].
         """CREATE TABLE IF NOT EXISTS rag_stats (
-            id int PRIMARY KEY CHECK (id = 1), n_docs bigint NOT NULL, total_len bigint NOT NULL)""",
+            id int PRIMARY KEY CHECK (id = 1), n_docs bigint NOT NULL, total_len bigint NOT NULL,
+            max_span int NOT NULL DEFAULT 0)""",
     ]
+
+
+#: The postings' indexes, each covering what BM25 reads (index-only scans): by term and outlet then day (an
+#: outlet filter, with or without a window), by term then day (a window, or no filter), and by chunk (the
+#: scoring of given chunks, and deletes). Built after the COPY when the table was empty (a first build).
+_POSTINGS_INDEXES = [
+    "CREATE UNIQUE INDEX IF NOT EXISTS rag_postings_pkey ON rag_postings (chunk_id, term) INCLUDE (tf, len)",
+    "CREATE INDEX IF NOT EXISTS rag_postings_outlet ON rag_postings (term, outlet_cf, first_day) "
+    "INCLUDE (last_day, chunk_id, tf, len)",
+    "CREATE INDEX IF NOT EXISTS rag_postings_day ON rag_postings (term, first_day) "
+    "INCLUDE (last_day, chunk_id, tf, len)",
+]
+#: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
+_TABLES = ("rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats",
+           "rag_manifest")  # fmt: skip
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -157,6 +181,39 @@ def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
         parts.append(f"{alias}.first_day <= %s")
         params.append(flt.until)
     return " AND ".join(parts) or "TRUE", params
+
+
+def _where_postings(flt: Filter | None, max_span: int) -> tuple[str, list[Any]]:
+    """`_where` over the postings' own filter columns (alias `p`), plus, for a window, the redundant lower bound
+    first_day ≥ since − max_span that makes it an index range. Exact: a chunk with last_day ≥ since has either
+    first_day = last_day (≥ since) or an ISO month/year range of at most max_span days ending on or after since."""
+    where, params = _where(flt, "p")
+    if flt is not None and not flt.empty and flt.since:
+        low = _days_before(flt.since, max_span)
+        if low is not None:
+            where += " AND p.first_day >= %s"
+            params.append(low)
+    return where, params
+
+
+def _days_before(day: str, days: int) -> str | None:
+    """The ISO day `days` before `day`, or None when `day` is no ISO day (then no bound is added)."""
+    try:
+        if len(day) != 10:
+            return None
+        return (date.fromisoformat(day) - timedelta(days=days)).isoformat()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _span(first: str | None, last: str | None) -> int:
+    """Days between a chunk's first and last day (huge when they are not ISO days: no window bound then)."""
+    if first is None or last is None or first == last:
+        return 0
+    try:
+        return max(0, (date.fromisoformat(last) - date.fromisoformat(first)).days)
+    except ValueError:
+        return 10**7
 
 
 class _Pool:
@@ -353,45 +410,69 @@ class PostgresBackend:
         """BM25 top `n`, exact. A frequent term's postings are long; when the query also has rarer terms, the
         chunks holding those are scored first (all terms counted), and if even the sum of the frequent terms'
         largest possible contributions (idf each: the tf part is below 1) cannot reach the n-th score, no chunk
-        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995).
-        Otherwise every posting is scored."""
+        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995). When
+        only the most frequent of them stay under it, the chunks holding any other term are scored instead.
+        Otherwise every posting inside the filter is scored: the postings carry the filter's columns, so a
+        filtered query reads only its slice of each term's postings (an index range), never the others."""
         if not tokens:
+            return []
+        if flt is not None and flt.empty:
             return []
         qtf = Counter(tokens)
         with self.session():
-            n_docs = self.chunk_count()
+            n_docs, max_span = (int(v) for v in self._rows("SELECT n_docs, max_span FROM rag_stats WHERE id = 1")[0])
             df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
             if not df:
                 return []
+            where, params = _where_postings(flt, max_span)
             limit = max(_RARE_DF, n_docs // 50)
             rare = [t for t, d in df.items() if d <= limit]
             common = [t for t in df if t not in rare]
+            every = sum(df.values())  # postings of the query terms (inside a filter: about the same share of each)
             if rare and common:
-                rows = self._bm25(tokens, n, flt, rare)
-                bound = sum(qtf[t] * lexical_idf(df[t], n_docs) for t in common)
-                if len(rows) >= n and bound < rows[n - 1][1] * (1 - 1e-6):
-                    return rows
-            return self._bm25(tokens, n, flt, None)
+                rows = self._bm25_of_holders(tokens, n, where, params, rare, self._probe(rare, df, every))
+                if len(rows) >= n:
+                    floor = rows[n - 1][1] * (1 - 1e-6)
+                    # The most frequent terms whose largest possible parts together stay under that n-th score.
+                    bound, skip = 0.0, []
+                    for t in sorted(common, key=lambda t: (-df[t], t)):
+                        bound += qtf[t] * lexical_idf(df[t], n_docs)
+                        if bound >= floor:
+                            break
+                        skip.append(t)
+                    if len(skip) == len(common):
+                        return rows
+                    # Else the chunks holding any other term are candidates enough (they include `rows`), fewer
+                    # to score than every chunk holding a query term even when they are scanned for.
+                    essential = [t for t in df if t not in skip]
+                    if skip:
+                        return self._bm25_of_holders(
+                            tokens, n, where, params, essential, self._probe(essential, df, every)
+                        )
+            return self._bm25(tokens, n, where, params)
 
-    def _bm25(self, tokens: list[str], n: int, flt: Filter | None, within: list[str] | None) -> list[tuple[int, float]]:
-        """BM25 of the chunks holding a query term (only those holding one of `within`, when given)."""
-        where, params = _where(flt)
-        if within is not None:
-            where += " AND p.chunk_id IN (SELECT r.chunk_id FROM rag_postings r WHERE r.term = ANY(%s))"
-            params = [*params, list(within)]
-        # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
-        # rounded to float32 as bm25s stores it.
-        rows = self._rows(
-            f"""WITH q AS (SELECT u.term, count(*) AS qtf FROM unnest(%s::text[]) AS u(term) GROUP BY u.term),
+    @staticmethod
+    def _probe(terms: list[str], df: dict[str, int], every: int) -> bool:
+        """Whether looking up the postings of the chunks holding `terms` (one per chunk and query term) costs less
+        than scanning every query term's postings."""
+        return _PROBE_COST * len(df) * sum(df[t] for t in terms) < every
+
+    # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
+    # rounded to float32 as bm25s stores it. The idf is computed once per query term (`w`), not per posting.
+    _SCORE = """sum(w.qtf * (w.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.len / w.avgdl)))::float4)::float4"""
+    _QUERY = """WITH q AS (SELECT u.term, count(*) AS qtf FROM unnest(%s::text[]) AS u(term) GROUP BY u.term),
                 st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl
-                       FROM rag_stats WHERE id = 1)
-            SELECT p.chunk_id,
-                   sum(q.qtf * (ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
-                        * p.tf / (p.tf + %s * (1 - %s + %s * c.len / st.avgdl)))::float4)::float4 AS score
-            FROM q JOIN rag_terms t ON t.term = q.term
-                   JOIN rag_postings p ON p.term = q.term
-                   JOIN rag_chunk_meta c ON c.id = p.chunk_id
-                   CROSS JOIN st
+                       FROM rag_stats WHERE id = 1),
+                w AS MATERIALIZED (SELECT q.term, q.qtf, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5)) AS idf, st.avgdl
+                       FROM q JOIN rag_terms t ON t.term = q.term CROSS JOIN st)"""
+
+    def _bm25(self, tokens: list[str], n: int, where: str, params: list[Any]) -> list[tuple[int, float]]:
+        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term: per term,
+        an index range over its postings inside the filter."""
+        rows = self._rows(
+            f"""{self._QUERY}
+            SELECT p.chunk_id, {self._SCORE} AS score
+            FROM w JOIN rag_postings p ON p.term = w.term
             WHERE {where}
             GROUP BY p.chunk_id
             ORDER BY score DESC, p.chunk_id
@@ -399,6 +480,36 @@ class PostgresBackend:
             [list(tokens), K1, B, B, *params, n],
         )
         return [(int(i), float(s)) for i, s in rows if s > 0]
+
+    def _bm25_of_holders(
+        self, tokens: list[str], n: int, where: str, params: list[Any], within: list[str], probe: bool
+    ) -> list[tuple[int, float]]:
+        """BM25 (all query terms) of the chunks inside the filter holding one of `within`. With `probe`, each
+        such chunk's postings of the query terms are looked up by chunk (the `(chunk_id, term)` index, a nested
+        loop forced by LATERAL … OFFSET 0, which the planner cannot flatten); else the query terms' postings
+        inside the filter are scanned and only those of the chunks found are scored (a hash join)."""
+        if probe:
+            sql = f"""{self._QUERY},
+                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
+            SELECT k.chunk_id, {self._SCORE} AS score
+            FROM k CROSS JOIN LATERAL (SELECT p.term, p.tf, p.len FROM rag_postings p
+                                       WHERE p.chunk_id = k.chunk_id AND p.term = ANY(%s) OFFSET 0) p
+                   JOIN w ON w.term = p.term
+            GROUP BY k.chunk_id
+            ORDER BY score DESC, k.chunk_id
+            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            args = [list(tokens), list(within), *params, K1, B, B, sorted(set(tokens)), n]
+        else:
+            sql = f"""{self._QUERY},
+                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
+            SELECT p.chunk_id, {self._SCORE} AS score
+            FROM w JOIN rag_postings p ON p.term = w.term JOIN k ON k.chunk_id = p.chunk_id
+            WHERE {where}
+            GROUP BY p.chunk_id
+            ORDER BY score DESC, p.chunk_id
+            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            args = [list(tokens), list(within), *params, K1, B, B, *params, n]
+        return [(int(i), float(s)) for i, s in self._rows(sql, args) if s > 0]
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not len(ids):
@@ -461,18 +572,34 @@ class PostgresBackend:
             with conn.transaction():
                 cur = conn.cursor()
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-                for stmt in _schema(int(manifest_fields["dimension"])):
-                    cur.execute(stmt)
-                cur.execute("SELECT manifest FROM rag_manifest WHERE id = 1")
-                row = cur.fetchone()
+                cur.execute("SELECT to_regclass('rag_manifest') IS NOT NULL")
+                row = None
+                if cur.fetchone()[0]:
+                    cur.execute("SELECT manifest FROM rag_manifest WHERE id = 1")
+                    row = cur.fetchone()
                 current = row[0].get("generation") if row else None
                 if current != based_on:
                     raise IndexProblem(
                         "the index in PostgreSQL changed while this update was prepared; run `rag index` again"
                     )
-                cur.execute("INSERT INTO rag_stats VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING")
-                touched: set[str] = set()
                 remove = list(dict.fromkeys(changes.remove_articles))
+                if row is not None and row[0].get("schema") != SCHEMA_VERSION:
+                    # Another table layout: only a rebuild (every article replaced) may drop and remake it.
+                    cur.execute("SELECT count(*) FROM rag_articles WHERE NOT (id = ANY(%s))", [remove])
+                    if cur.fetchone()[0]:
+                        raise IndexMismatch(
+                            f"the index in PostgreSQL at {_redact(dsn)} has table layout {row[0].get('schema', 1)}, "
+                            f"this version writes {SCHEMA_VERSION}; run `rag index --rebuild` with RAG_BACKEND=postgres"
+                        )
+                    for t in _TABLES:
+                        cur.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
+                    remove = []
+                for stmt in _schema(int(manifest_fields["dimension"])):
+                    cur.execute(stmt)
+                cur.execute(
+                    "INSERT INTO rag_stats (id, n_docs, total_len) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING"
+                )
+                touched: set[str] = set()
                 if remove:
                     cur.execute(
                         "SELECT DISTINCT p.term FROM rag_postings p JOIN rag_chunks c ON c.id = p.chunk_id "
@@ -495,6 +622,12 @@ class PostgresBackend:
                     )
                     cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
                 touched |= _insert(cur, changes, bm25_outlet)
+                cur.execute("SELECT to_regclass('rag_postings_pkey') IS NULL")
+                first_build = bool(cur.fetchone()[0])
+                for stmt in _POSTINGS_INDEXES:  # on a first build: sorted index builds, not row-by-row inserts
+                    cur.execute(stmt)
+                if first_build:
+                    cur.execute("ANALYZE rag_postings")
                 if touched:
                     terms = sorted(touched)
                     cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s)", [terms])
@@ -563,8 +696,7 @@ class PostgresBackend:
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-                for t in ("rag_postings", "rag_terms", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats",
-                          "rag_manifest"):  # fmt: skip
+                for t in _TABLES:
                     conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
         finally:
             conn.close()
@@ -604,11 +736,19 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             bounds = date_bounds(a.published)
             first, last = bounds if bounds else (None, None)
             copy.write_row((c.id, c.article_id, a.outlet.casefold(), first, last, len(toks)))
-    with cur.copy("COPY rag_postings (term, chunk_id, tf) FROM STDIN WITH (FORMAT BINARY)") as copy:
-        copy.set_types(["text", "int8", "int4"])
+    max_span = 0
+    with cur.copy(
+        "COPY rag_postings (chunk_id, tf, len, term, outlet_cf, first_day, last_day) FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int8", "int4", "int4", "text", "text", "text", "text"])
         for c, toks in zip(changes.add_chunks, tokens, strict=True):
+            a = arts[c.article_id]
+            bounds = date_bounds(a.published)
+            first, last = bounds if bounds else (None, None)
+            max_span = max(max_span, _span(first, last))
+            outlet, length = a.outlet.casefold(), len(toks)
             for term, tf in Counter(toks).items():
-                copy.write_row((term, c.id, tf))
+                copy.write_row((c.id, tf, length, term, outlet, first, last))
                 terms.add(term)
     if changes.add_sentences is not None and len(changes.add_sentences):
         sv = changes.add_sentences
@@ -621,8 +761,9 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
                 spans = keys[a:b, 1:].reshape(-1).tolist()
                 copy.write_row((cid, spans, np.ascontiguousarray(vecs[a:b], dtype=np.float16).tobytes()))
     cur.execute(
-        "UPDATE rag_stats SET n_docs = n_docs + %s, total_len = total_len + %s WHERE id = 1",
-        [len(changes.add_chunks), total_len],
+        "UPDATE rag_stats SET n_docs = n_docs + %s, total_len = total_len + %s, max_span = greatest(max_span, %s) "
+        "WHERE id = 1",
+        [len(changes.add_chunks), total_len, max_span],
     )
     return terms
 
