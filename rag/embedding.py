@@ -26,6 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _lock = threading.Lock()
+_cache_lock = threading.Lock()  # the query-vector caches (never held while a model loads or runs)
 _models: dict[tuple[str, str], Embedder] = {}
 BACKENDS = ("torch", "onnx-int8")
 #: Query texts whose vectors `encode_queries` keeps (384 floats each: 256 cost 0.4 MB).
@@ -146,13 +147,13 @@ class Embedder:
         cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_query_cache", OrderedDict())
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
-            with _lock:
+            with _cache_lock:
                 hit = cache.get(text)
                 if hit is not None:
                     cache.move_to_end(text)
             if hit is None:
                 hit = self._encode([text], 1)[0]
-                with _lock:
+                with _cache_lock:
                     cache[text] = hit
                     while len(cache) > QUERY_CACHE:
                         cache.popitem(last=False)
@@ -161,7 +162,7 @@ class Embedder:
 
     def forget_queries(self) -> None:
         """Drop the remembered query vectors (an evaluation timing each question as if asked first)."""
-        with _lock:
+        with _cache_lock:
             self.__dict__.pop("_query_cache", None)
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -217,16 +217,7 @@ def _update_locked(
     summary = IndexSummary(problems=read.problems)
     write_problems(index_dir, read.problems)
 
-    old_hashes = previous.hashes if previous else {}
-    new = {a.id: a for a in read.articles}
-    added = [a for aid, a in new.items() if aid not in old_hashes]
-    updated = [a for aid, a in new.items() if aid in old_hashes and old_hashes[aid] != a.hash]
-    removed = [aid for aid in old_hashes if aid not in new]
-    summary.added, summary.updated, summary.removed = len(added), len(updated), len(removed)
-    summary.unchanged = len(new) - len(added) - len(updated)
-    summary.added_ids = [a.id for a in added]
-    summary.updated_ids = [a.id for a in updated]
-    summary.removed_ids = removed
+    new, added, updated, removed = _diff(previous.hashes if previous else {}, read.articles, summary)
 
     if previous is not None and not (added or updated or removed):
         summary.articles, summary.chunks = len(previous.articles), len(previous.chunks)

@@ -25,7 +25,7 @@ on MultiHop-RAG dev with label "the sentence is one of the query's gold facts".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -96,19 +96,21 @@ def coverage(weights: dict[str, float], terms: AbstractSet[str], near: AbstractS
     return got / total if total else 0.0
 
 
-def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    """Every sentence of the hits (once per article span), in passage order."""
+def hit_sentences(hits: Sequence[Hit]) -> Iterator[tuple[int, Hit, int, int]]:
+    """(rank, hit, start, end) of every quotable sentence of the hits, once per article span, in passage order
+    (overlapping chunks repeat sentences: the best-ranked passage keeps them)."""
     seen: set[tuple[str, int]] = set()
-    out: list[Candidate] = []
     for rank, hit in enumerate(hits):
         c = hit.chunk
         for s, e in chunk_sentences(c):
-            key = (c.article_id, s)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Candidate(hit, rank, s, e, bodies[c.article_id][s:e]))
-    return out
+            if (c.article_id, s) not in seen:
+                seen.add((c.article_id, s))
+                yield rank, hit, s, e
+
+
+def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
+    """Every sentence of the hits (once per article span), in passage order."""
+    return [Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e]) for rank, hit, s, e in hit_sentences(hits)]
 
 
 @dataclass(slots=True)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
+from rag.answer.evidence import coverage, hit_sentences
 from rag.answer.extractive import quote_citation
-from rag.chunking import chunk_sentences
 from rag.config import Settings
 from rag.text.tokens import tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
@@ -59,29 +59,10 @@ def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
     return {t: retriever.idf(t) for t in terms}
 
 
-def _coverage(weights: dict[str, float], terms: set[str], near: set[str] | frozenset[str] = frozenset()) -> float:
-    """IDF-weighted share of question terms in `terms`; terms only in `near` count half.
-
-    `near` holds the neighbouring sentences' terms: news prose often names the speaker in one sentence
-    ("Miller said") and gives the quote in the next, and the quote is the answer.
-    """
-    total = sum(weights.values())
-    got = sum(w if t in terms else (0.5 * w if t in near else 0.0) for t, w in weights.items())
-    return got / total if total else 0.0
-
-
 def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    seen: set[tuple[str, int]] = set()
-    out: list[Candidate] = []
-    for rank, hit in enumerate(hits):
-        c = hit.chunk
-        for s, e in chunk_sentences(c):
-            key = (c.article_id, s)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Candidate(hit, s, e, bodies[c.article_id][s:e], rank=rank))
-    return out
+    return [
+        Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank) for rank, hit, s, e in hit_sentences(hits)
+    ]
 
 
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
@@ -90,15 +71,15 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     weights = _weights(retriever, q_terms)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
-    passage_cov = {id(h): _coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
+    passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
     for i, c in enumerate(cands):
         near: set[str] = set()
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
             if 0 <= j < len(cands) and cands[j].hit is c.hit:
                 near |= terms[j]
-        sent_cov = _coverage(weights, terms[i], near)
-        c.own = _coverage(weights, terms[i])
+        sent_cov = coverage(weights, terms[i], near)
+        c.own = coverage(weights, terms[i])
         c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
     cands.sort(key=lambda c: (-c.support, c.rank, c.start))
     return cands
