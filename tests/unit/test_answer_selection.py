@@ -3,6 +3,7 @@ neighbour joins a quote, near-duplicates, the length budget, the short answer, a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -163,3 +164,41 @@ def test_support_selection_passes_over_what_was_said_to_the_first_new_sentence()
     said = "Alpha: Hegseth called Mexico. The officials were shocked and angered. [1]"
     assert support._past_said([cands[0]], cands, said, 4) == cands
     assert support._past_said([cands[0]], cands, "", 4) == [cands[0]]
+
+
+def test_a_quote_speaking_of_a_person_by_pronoun_is_quoted_with_the_sentence_naming_them() -> None:
+    body = "Sam Bankman-Fried spoke at the summit. He said he never tried to commit fraud. The panel moved on."
+    cands = _cands(_hit("Alpha", body), [0.1, 0.9, 0.1])
+    assert extractive.with_neighbours([cands[1]], cands, floor=5.0) == [[cands[0], cands[1]]]
+    # No pronoun: the quote stands alone; and the sentence before is never taken twice.
+    plain = _cands(_hit("Beta", "The summit opened. Fraud was the topic. The panel moved on."), [0.1, 0.9, 0.1])
+    assert extractive.with_neighbours([plain[1]], plain, floor=5.0) == [[plain[1]]]
+    assert extractive.with_neighbours([cands[0], cands[1]], cands, floor=5.0) == [[cands[0], cands[1]]]
+
+
+def test_the_forms_of_one_name_count_for_its_shortest_full_form() -> None:
+    h1 = _hit("Alpha", "OpenAI CEO Sam Altman spoke. The board listened.")
+    h2 = _hit("Beta", "The board reinstated Sam Altman. Altman thanked staff.", 1)
+    h3 = _hit("Gamma", "Tesla CEO Elon Musk objected. Nobody listened.", 2)
+    cands = _cands(h1, [0.5, 0.1]) + _cands(h2, [0.5, 0.1], rank=1) + _cands(h3, [0.5, 0.1], rank=2)
+    names = {n.text: n for n in short.name_candidates("Who spoke?", [], cands, ["Alpha", "Beta", "Gamma"])}
+    assert "Sam Altman" in names and not {"OpenAI CEO Sam Altman", "Altman"} & set(names)
+    f = short.NAME_FEATURES.index
+    assert names["Sam Altman"].x[f("articles")] == pytest.approx(2 / 3)
+    assert "CEO Elon Musk" in names  # no shorter full form of it in the passages
+
+
+def test_a_name_counts_as_in_a_title_only_within_one_title() -> None:
+    def titled(hit: Hit, title: str) -> Hit:
+        return dataclasses.replace(hit, article=dataclasses.replace(hit.article, title=title))
+
+    h1 = _hit("Alpha", "The panel heard Sam Altman. The board listened.")
+    h2 = _hit("Beta", "Then Altman returned.", 1)
+    f = short.NAME_FEATURES.index("in_title")
+    # Joined, the two titles would read "…the CEO Sam Altman returns": the name is in neither.
+    cands = _cands(titled(h1, "Interview with the CEO Sam"), [0.5, 0.1]) + _cands(titled(h2, "Altman returns"), [0.5])
+    names = {n.text: n for n in short.name_candidates("Who spoke?", [], cands, ["Alpha", "Beta"])}
+    assert names["Sam Altman"].x[f] == 0.0
+    cands = _cands(titled(h1, "Sam Altman speaks"), [0.5, 0.1]) + _cands(h2, [0.5])
+    names = {n.text: n for n in short.name_candidates("Who spoke?", [], cands, ["Alpha", "Beta"])}
+    assert names["Sam Altman"].x[f] == 1.0
