@@ -9,7 +9,9 @@ Scoring a sentence (all terms are BM25 tokens: stemmed, stop words removed, weig
     support = 0.55 · coverage(question terms, sentence)       does this sentence say it?
             + 0.20 · coverage(question terms, its passage)    is it about the asked subject?
             + 0.25 · cosine(question, passage)                 semantic match of the passage
-The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md).
+The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md). In a
+follow-up, the words carried from earlier turns weigh `CARRIED_SHARE` of their IDF in the sentence's own
+coverage: they find the passage, the question's own words pick the sentence.
 
 It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold` (unset: `REFUSAL_THRESHOLD`),
 or when the question names something the corpus never mentions (see `missing_names`). Where outlets give their
@@ -41,6 +43,13 @@ _EXTRA_RATIO = 0.6
 # A supporting sentence must itself contain a fair share of the question's terms, not only sit next to
 # the best sentence (neighbours get half credit for ranking; that alone must not put them in the answer).
 _MIN_OWN_COVERAGE = 0.25
+#: In a follow-up, a term only the carried words of earlier turns give (`SearchQuery.text` beyond the user's
+#: question) weighs this share of its IDF when sentences are picked: the carried words find the passage (they
+#: count fully in the passage coverage and the search), the question's own words pick its sentence ("What was
+#: that program called?" is the "program" sentence of the Activision passage, not the Activision one again).
+#: Measured on the tune half of the follow-up dialogues (docs/evaluation.md): 0.2-0.4 score alike, 0.5-0.7 one
+#: turn fewer, 0 (own words only) five fewer.
+CARRIED_SHARE = 0.3
 # Very short fragments ("He said.") are never quoted alone.
 
 
@@ -65,10 +74,20 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     ]
 
 
+def _own_terms(asked: set[str], retriever: CorpusStats) -> set[str]:
+    """The question's own terms, outlet names left out ("What did Dawn say?" says nothing about the topic)."""
+    outlets = {t for o in retriever.outlets for t in tokenize([o])[0]}
+    return asked - outlets
+
+
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
     """Every sentence of the hits, scored for support (see the module docstring), best first."""
-    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
+    asked = set(tokenize([question])[0])
+    q_terms = set(tokenize([query.text])[0]) | asked
     weights = _weights(retriever, q_terms)
+    # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
+    own = _own_terms(asked, retriever)
+    picking = {t: w * (1.0 if t in own or not own else CARRIED_SHARE) for t, w in weights.items()}
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
@@ -78,8 +97,8 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
             if 0 <= j < len(cands) and cands[j].hit is c.hit:
                 near |= terms[j]
-        sent_cov = coverage(weights, terms[i], near)
-        c.own = coverage(weights, terms[i])
+        sent_cov = coverage(picking, terms[i], near)
+        c.own = coverage(picking, terms[i])
         c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
     cands.sort(key=lambda c: (-c.support, c.rank, c.start))
     return cands

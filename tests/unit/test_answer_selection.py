@@ -163,3 +163,36 @@ def test_support_selection_passes_over_what_was_said_to_the_first_new_sentence()
     said = "Alpha: Hegseth called Mexico. The officials were shocked and angered. [1]"
     assert support._past_said([cands[0]], cands, said, 4) == cands
     assert support._past_said([cands[0]], cands, "", 4) == [cands[0]]
+
+
+def test_a_follow_ups_own_words_pick_its_sentence_and_the_carried_words_count_less(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "What was that program called?" after the Activision payment: the carried "Activision Blizzard keep"
+    find the passage, the question's own "program called" pick the sentence in it."""
+    from rag.answer import support
+    from rag.types import Article, SearchQuery
+
+    from .helpers import memory_retriever
+
+    body = (
+        "Google paid Activision Blizzard to keep its games on Google Play, Epic says. "
+        "One such program was called Project Hug by the company."
+    )
+    others = [
+        Article(f"https://other.example/{i}", "Beta", "Other", "2026-04-01", "", text)
+        for i, text in enumerate(["Fans keep playing the games.", "The program was delayed.", "Play resumed today."])
+    ]
+    art = Article("https://alpha.example/1", "Alpha", "Epic v. Google", "2026-04-01", "", body)
+    corpus = memory_retriever([art, *others])
+    hit = Hit(corpus.index.chunks[0], ArticleRef(art.id, art.outlet, art.title, art.published, art.url), 1.0)
+    question = "What was that program called?"
+    query = SearchQuery(f"{question} Activision Blizzard keep", question)
+    best = support.rank_sentences(question, query, [hit], corpus)[0]
+    assert best.text.startswith("One such program")
+    monkeypatch.setattr(support, "CARRIED_SHARE", 1.0)  # carried words weighed as the question's own
+    assert support.rank_sentences(question, query, [hit], corpus)[0].text.startswith("Google paid")
+    # A question that says nothing itself ("What did Alpha say?") is picked by what it carried.
+    query = SearchQuery("Activision Blizzard keep", "What did Alpha say?")
+    monkeypatch.setattr(support, "CARRIED_SHARE", 0.3)
+    assert support.rank_sentences("What did Alpha say?", query, [hit], corpus)[0].text.startswith("Google paid")
