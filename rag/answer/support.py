@@ -16,7 +16,9 @@ coverage: they find the passage, the question's own words pick the sentence.
 It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold` (unset: `REFUSAL_THRESHOLD`),
 or when the question names something the corpus never mentions (see `missing_names`). Where outlets give their
 own versions of the same fact, the best sentence of each outlet that is nearly as good as the overall best is
-kept, so the answer shows every outlet's version side by side instead of silently picking one.
+kept, so the answer shows every outlet's version side by side instead of silently picking one. A quote the
+previous answer already gave grows by the sentence after it (`_past_said`), and so does the best sentence
+for a "why" question (`_with_reason`): news prose states the claim, then its reason.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import coverage, hit_sentences
 from rag.answer.extractive import quote_citation
 from rag.config import Settings
-from rag.text.tokens import tokenize
+from rag.text.tokens import asks_why, tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 #: Calibrated on MultiHop-RAG dev (docs/evaluation.md, "Refusal threshold"): of the answerable questions 2.8%
@@ -114,6 +116,8 @@ def answer_from(
         return base
 
     chosen = _past_said(_select(cands, settings.answer_sentences), cands, query.said, settings.answer_sentences)
+    if asks_why(question):
+        chosen = _with_reason(chosen, cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -154,6 +158,17 @@ def _past_said(chosen: list[Candidate], cands: list[Candidate], said: str, limit
             if at not in out:
                 out.append(at)
     return out
+
+
+def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """For a "why" question, the best sentence grows by the one after it in its passage: the sentence that
+    matches the question best states what it asks about ("Experts have said that using military force is
+    extremely risky."), and news prose gives the reason next ("Analysts have said that it would only create
+    more unrest…"), in words the question does not use."""
+    best = chosen[0]
+    after = [c for c in cands if c.hit is best.hit and c.start >= best.end]
+    nxt = min(after, key=lambda c: c.start) if after else None
+    return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
 
 
 def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> Answer:

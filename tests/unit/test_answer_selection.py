@@ -196,3 +196,15 @@ def test_a_follow_ups_own_words_pick_its_sentence_and_the_carried_words_count_le
     query = SearchQuery("Activision Blizzard keep", "What did Alpha say?")
     monkeypatch.setattr(support, "CARRIED_SHARE", 0.3)
     assert support.rank_sentences("What did Alpha say?", query, [hit], corpus)[0].text.startswith("Google paid")
+
+
+def test_a_why_question_quotes_the_sentence_after_the_one_stating_what_it_asks_about() -> None:
+    from rag.answer import support
+    from rag.text.tokens import asks_why
+
+    hit = _hit("Alpha", "Experts say force is risky. It would create more unrest. Other news.")
+    body = hit.chunk.text
+    cands = [support.Candidate(hit, s, e, body[s:e]) for s, e in [(0, 27), (28, 56), (57, 68)]]
+    assert support._with_reason([cands[0]], cands) == [cands[0], cands[1]]
+    assert support._with_reason([cands[2]], cands) == [cands[2]]  # nothing after it in its passage
+    assert asks_why("And why do experts think it is risky?") and not asks_why("Who said it is risky?")
