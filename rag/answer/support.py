@@ -29,6 +29,7 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import coverage, hit_sentences
 from rag.answer.extractive import quote_citation
 from rag.config import Settings
+from rag.text.outlets import OutletMatcher
 from rag.text.tokens import asks_why, tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
@@ -76,10 +77,12 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     ]
 
 
-def _own_terms(asked: set[str], retriever: CorpusStats) -> set[str]:
-    """The question's own terms, outlet names left out ("What did Dawn say?" says nothing about the topic)."""
-    outlets = {t for o in retriever.outlets for t in tokenize([o])[0]}
-    return asked - outlets
+def _own_terms(question: str, retriever: CorpusStats) -> set[str]:
+    """The question's own terms, the outlets it names left out ("What did Dawn say?" says nothing about the
+    topic; "What did The Age say about his fortune?" keeps "fortune", though an outlet is called Fortune)."""
+    for mention in OutletMatcher.of(retriever.outlets).find(question):
+        question = question.replace(mention.text, " ")
+    return set(tokenize([question])[0])
 
 
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
@@ -88,7 +91,7 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     q_terms = set(tokenize([query.text])[0]) | asked
     weights = _weights(retriever, q_terms)
     # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
-    own = _own_terms(asked, retriever)
+    own = _own_terms(question, retriever)
     picking = {t: w * (1.0 if t in own or not own else CARRIED_SHARE) for t, w in weights.items()}
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
