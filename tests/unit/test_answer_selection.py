@@ -208,3 +208,17 @@ def test_a_why_question_quotes_the_sentence_after_the_one_stating_what_it_asks_a
     assert support._with_reason([cands[0]], cands) == [cands[0], cands[1]]
     assert support._with_reason([cands[2]], cands) == [cands[2]]  # nothing after it in its passage
     assert asks_why("And why do experts think it is risky?") and not asks_why("Who said it is risky?")
+
+
+def test_a_questions_own_terms_leave_out_the_outlets_it_names_and_only_those() -> None:
+    from rag.answer import support
+    from rag.types import Article
+
+    from .helpers import memory_retriever
+
+    outlets = ("Fortune", "The Age")
+    corpus = memory_retriever(
+        [Article(f"https://{o}.example", o, "t", "2026-04-01", "", "His fortune.") for o in outlets]
+    )
+    own = support._own_terms("What did The Age say about his fortune?", corpus)
+    assert "fortun" in own and "age" not in own
