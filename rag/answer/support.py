@@ -91,8 +91,9 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     q_terms = set(tokenize([query.text])[0]) | asked
     weights = _weights(retriever, q_terms)
     # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
+    # A question asked alone carries nothing, so its weights are unchanged.
     own = _own_terms(question, retriever)
-    picking = {t: w * (1.0 if t in own or not own else CARRIED_SHARE) for t, w in weights.items()}
+    picking = {t: w * (CARRIED_SHARE if own and t not in asked else 1.0) for t, w in weights.items()}
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
