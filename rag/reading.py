@@ -3,8 +3,9 @@
     question + earlier turns ──read──▶ Reading
         follow-up?  leans on earlier turns when it opens as a continuation ("And in Mexico?", "What about X?"),
                     asks for others ("the other outlets?", "who else?", "… too?"), holds a pronoun,
-                    demonstrative or "there"/"then" with nothing in the question it could refer to, or names
-                    nothing and has at most two topic words ("Why?", "What did Dawn say?")
+                    demonstrative or "there"/"then" with nothing in the question it could refer to, a definite
+                    description ("the trial") of something the previous turn or the articles its answer cited
+                    mention, or names nothing and has at most two topic words ("Why?", "What did Dawn say?")
         inherited   then: the names and most specific topic words of what the conversation is about; "And the
                     other outlets?" / "What did Dawn say?" search that topic within those outlets
         analysed    the outlets, dates and parts the (resolved) question names ──▶ sub-searches + notes
@@ -15,8 +16,9 @@ before; docs/evaluation.md ("Conversation") measures both directions.
 What the conversation is about is re-derived from the turns themselves (`_topic`, up to `MAX_DEPTH` back), so
 a chain of follow-ups keeps its topic and each name's origin is known:
 - names the questions gave, most recent first; and the name an answer gave when its question asked
-  "who/where/which" ("Who said…?" → "Miller" is the "he" of the next turn), or when a "he/she" follow-up
-  has no name to go on;
+  "who/where/which" ("Who said…?" → "Miller" is the "he" of the next turn; a bare "And the Justice
+  Department's lawyer?" asks what the turn it continues asked), or when a "he/she" follow-up has no name to
+  go on;
 - topic words of those questions, ranked by how specific they are in this corpus (BM25 IDF: a word the
   corpus never uses cannot help), fewer when the question says much itself (every carried word also
   dilutes the question's own words in BM25, in the embedding and in the extractive answer's sentence scores);
@@ -51,6 +53,7 @@ from rag.text.tokens import (
     PERSONAL,
     PREPOSITIONS,
     STOP,
+    WH,
     Token,
     tokenize,
     word_tokens,
@@ -332,9 +335,22 @@ def definite_references(own: _Own, earlier: str) -> list[str]:
     return found
 
 
-def _earlier(history: Sequence[Turn]) -> str:
-    """The words of the previous turn, question and answer, a definite description can point back to."""
-    return f"{history[-1].question} {history[-1].answer}" if history else ""
+#: The text of an indexed article by id ("" when unknown): what the earlier answers' cited articles say.
+ArticleText = Callable[[str], str]
+
+
+def _no_articles(article_id: str) -> str:
+    return ""
+
+
+def _earlier(history: Sequence[Turn], article: ArticleText = _no_articles) -> str:
+    """The words a definite description can point back to: the previous turn's question and answer, and the
+    articles its answer cited ("When was the trial scheduled to start?" after quotes of a ruling whose article
+    goes on to the trial)."""
+    if not history:
+        return ""
+    turn = history[-1]
+    return " ".join([turn.question, turn.answer, *(article(a) for a in turn.articles)])
 
 
 def _reasons(question: str, own: _Own, earlier: str = "") -> list[str]:
@@ -447,6 +463,28 @@ def asks_for_entity(question: str) -> bool:
     return bool(toks) and toks[0].low in {"who", "whom", "where", "which"}
 
 
+def _bare_continuation(question: str) -> bool:
+    """ "And the Justice Department's lawyer?", "What about Mexico?": a continuation with no question word of
+    its own, which asks what the turn it continues asked ("And what does Activision say?" asks itself)."""
+    lows = [t.low for t in word_tokens(question)]
+    if len(lows) > 1 and lows[0] in WH and lows[1] in PREPOSITIONS:  # "What about …?", "What of …?"
+        lows = lows[2:]
+    elif lows and lows[0] in OPENERS:
+        lows = lows[1:]
+    else:
+        return False
+    return not any(w in WH for w in lows)
+
+
+def asked_by(history: Sequence[Turn]) -> str:
+    """What the last turn of `history` asks: its question, or, for a bare continuation, the question of the
+    turn it continues ("Who is the judge…?" for "And the Justice Department's lawyer?")."""
+    for turn in reversed(history):
+        if not _bare_continuation(turn.question):
+            return turn.question
+    return history[0].question if history else ""
+
+
 def attached_words(tokens: list[Token], name: str) -> set[str]:
     """Words bound to `name` in a phrase ("prime minister of X", "X's president", "president X")."""
     words = name.split()
@@ -528,20 +566,23 @@ class _Topic:
     about_sources: bool = False  # the turn only asked about sources ("And the other outlets?")
 
 
-def _topic(history: Sequence[Turn], matcher: OutletMatcher, depth: int) -> _Topic:
+def _topic(history: Sequence[Turn], matcher: OutletMatcher, depth: int, article: ArticleText) -> _Topic:
     """The topic after the last turn of `history`, re-derived from the turns (at most `depth` back)."""
     turn = history[-1]
     own = _own(turn.question, matcher)
-    reasons = _reasons(turn.question, own, _earlier(history[:-1])) if len(history) > 1 and depth > 0 else []
+    earlier = _earlier(history[:-1], article) if len(history) > 1 and depth > 0 else ""
+    reasons = _reasons(turn.question, own, earlier) if earlier else []
     if not reasons:
         return _Topic(own.names, [], own.words)
-    return _follow(own, reasons, history[:-1], matcher, depth - 1)
+    return _follow(own, reasons, history[:-1], matcher, depth - 1, article)
 
 
-def _follow(own: _Own, reasons: list[str], history: Sequence[Turn], matcher: OutletMatcher, depth: int) -> _Topic:
+def _follow(
+    own: _Own, reasons: list[str], history: Sequence[Turn], matcher: OutletMatcher, depth: int, article: ArticleText
+) -> _Topic:
     """The topic of a follow-up that says `own` itself: its own names and words on top of what it inherits."""
     previous = history[-1]
-    before = _topic(history, matcher, depth)
+    before = _topic(history, matcher, depth, article)
     prev = _own(previous.question, matcher)
     names, words = own.names, own.words
     pronoun = any(r.strip("'") in PERSONAL for r in reasons)
@@ -560,13 +601,18 @@ def _follow(own: _Own, reasons: list[str], history: Sequence[Turn], matcher: Out
         inherited_names = [n for n in inherited_names if n.lower() not in gone]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
-    elif previous.answer and (asks_for_entity(previous.question) or (pronoun and not before.names)):
-        # "Who said…?" / "Where was…?" answered with a name: that name is what "he", "there" or "it" means.
-        wh = prev.tokens[0].low if prev.tokens else ""
+    elif previous.answer and (asks_for_entity(asked_by(history)) or (pronoun and not before.names)):
+        # "Who said…?" / "Where was…?" answered with a name: that name is what "he", "there" or "it" means;
+        # so is the answer to "And the Justice Department's lawyer?" after "Who is the judge…?".
+        asked = word_tokens(asked_by(history))
+        wh = asked[0].low if asked else ""
+        # A name any of the questions gave is not what they asked for ("Google" of "Who is the judge in US v.
+        # Google?" stays a question's name even after "And the Justice Department's lawyer?" replaced it).
+        asked_names = [n for turn in history[-MAX_DEPTH:] for n in _own(turn.question, matcher).names]
         found = answer_names(
             previous.answer,
             matcher,
-            skip=[*before.names, *names],
+            skip=[*before.names, *names, *asked_names],
             question=previous.question,
             speakers=pronoun or wh in {"who", "whom"},
             places=wh == "where",
@@ -592,12 +638,13 @@ def _resolve(
     history: Sequence[Turn],
     matcher: OutletMatcher,
     specificity: Callable[[str], float] | None,
+    article: ArticleText = _no_articles,
 ) -> _Resolved:
     """What to search for `question` given the earlier turns (most recent last)."""
-    reasons = _reasons(question, own, _earlier(history)) if history else []
+    reasons = _reasons(question, own, _earlier(history, article)) if history else []
     if not reasons:
         return _Resolved(question)
-    topic = _follow(own, reasons, history, matcher, MAX_DEPTH)
+    topic = _follow(own, reasons, history, matcher, MAX_DEPTH, article)
     names = _dedupe(topic.referents[:MAX_ANSWER_NAMES] + topic.names[len(own.names) :][:MAX_NAMES], [question])
     # A question that says much itself needs only the names it refers to; a bare "And in Mexico?" needs the topic.
     budget = MAX_WORDS if len(own.words) + len(own.names) < OWN_ENOUGH else MAX_WORDS_WHEN_SPECIFIC
@@ -779,16 +826,18 @@ def read(
     specificity: Callable[[str], float] | None = None,
     reference: date | None = None,
     analyse: bool = True,
+    article: ArticleText = _no_articles,
 ) -> Reading:
     """Read `question` in its conversation (`history`, most recent last) against the corpus's `outlets`.
 
     `specificity(word)` (the corpus's BM25 IDF of the word, 0 when the corpus never uses it) picks the most
     telling topic words to carry; without it the most recent ones are taken. `reference` (the newest article's
     date) gives a date without a year its year. `analyse=False` skips the outlets/dates/parts analysis.
+    `article(id)`: the text of an indexed article, for what the earlier answers' cited articles say.
     """
     matcher = _matcher(outlets)
     own = _own(question, matcher)
-    resolved = _resolve(question, own, history, matcher, specificity)
+    resolved = _resolve(question, own, history, matcher, specificity, article)
     found = _analyse(resolved.text, matcher, reference) if analyse else _Analysis()
     said = described_as(history[-1].answer, resolved.names, matcher) if resolved.reasons and resolved.names else []
     return Reading(

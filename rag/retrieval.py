@@ -103,7 +103,13 @@ class Retriever:
         """How `question` reads in its conversation against this corpus: its outlets, its newest date, the
         specificity of its words (see `rag.reading`)."""
         specificity = reading.corpus_specificity(self) if history else None
-        return reading.read(question, history, self.matcher, specificity, self.backend.newest(), analyse)
+        newest = self.backend.newest()
+        return reading.read(question, history, self.matcher, specificity, newest, analyse, self._article_text)
+
+    def _article_text(self, article_id: str) -> str:
+        """An indexed article's body, "" when it is gone (a conversation outlives index updates)."""
+        article = self.index.articles.get(article_id)
+        return str(article.body) if article is not None else ""
 
     def body(self, article_id: str) -> str:
         """The full text of an indexed article."""

@@ -193,9 +193,11 @@ class Turn:
     answer: str = ""
     search_query: str = ""
     outlets: tuple[str, ...] = ()  # the outlets its answer cited ("and the other outlets?" excludes them)
+    articles: tuple[str, ...] = ()  # the ids of the articles its answer cited ("the trial" may be in them)
 
     @classmethod
     def from_answer(cls, answer: Answer) -> Turn:
         """The turn an `Answer` adds to its conversation."""
         cited = tuple(dict.fromkeys(c.outlet for c in answer.citations))
-        return cls(answer.question, answer.text, answer.search_query, cited)
+        articles = tuple(dict.fromkeys(c.article_id for c in answer.citations))
+        return cls(answer.question, answer.text, answer.search_query, cited, articles)

@@ -9,12 +9,16 @@ Scoring a sentence (all terms are BM25 tokens: stemmed, stop words removed, weig
     support = 0.55 · coverage(question terms, sentence)       does this sentence say it?
             + 0.20 · coverage(question terms, its passage)    is it about the asked subject?
             + 0.25 · cosine(question, passage)                 semantic match of the passage
-The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md).
+The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md). In a
+follow-up, the words carried from earlier turns weigh `CARRIED_SHARE` of their IDF in the sentence's own
+coverage: they find the passage, the question's own words pick the sentence.
 
 It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold` (unset: `REFUSAL_THRESHOLD`),
 or when the question names something the corpus never mentions (see `missing_names`). Where outlets give their
 own versions of the same fact, the best sentence of each outlet that is nearly as good as the overall best is
-kept, so the answer shows every outlet's version side by side instead of silently picking one.
+kept, so the answer shows every outlet's version side by side instead of silently picking one. A quote the
+previous answer already gave grows by the sentence after it (`_past_said`), and so does the best sentence
+for a "why" question (`_with_reason`): news prose states the claim, then its reason.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import coverage, hit_sentences
 from rag.answer.extractive import quote_citation
 from rag.config import Settings
-from rag.text.tokens import tokenize
+from rag.text.outlets import OutletMatcher
+from rag.text.tokens import asks_why, tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 #: Calibrated on MultiHop-RAG dev (docs/evaluation.md, "Refusal threshold"): of the answerable questions 2.8%
@@ -41,6 +46,13 @@ _EXTRA_RATIO = 0.6
 # A supporting sentence must itself contain a fair share of the question's terms, not only sit next to
 # the best sentence (neighbours get half credit for ranking; that alone must not put them in the answer).
 _MIN_OWN_COVERAGE = 0.25
+#: In a follow-up, a term only the carried words of earlier turns give (`SearchQuery.text` beyond the user's
+#: question) weighs this share of its IDF when sentences are picked: the carried words find the passage (they
+#: count fully in the passage coverage and the search), the question's own words pick its sentence ("What was
+#: that program called?" is the "program" sentence of the Activision passage, not the Activision one again).
+#: Measured on the tune half of the follow-up dialogues (docs/evaluation.md), follow-ups passed of 40: 0.2 35,
+#: 0.3-0.4 34, 0.5-0.7 33, 0 (own words only) 30, 1 (carried words weighed fully) 28; 0.3 sits mid-plateau.
+CARRIED_SHARE = 0.3
 # Very short fragments ("He said.") are never quoted alone.
 
 
@@ -65,10 +77,23 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     ]
 
 
+def _own_terms(question: str, retriever: CorpusStats) -> set[str]:
+    """The question's own terms, the outlets it names left out ("What did Dawn say?" says nothing about the
+    topic; "What did The Age say about his fortune?" keeps "fortune", though an outlet is called Fortune)."""
+    for mention in OutletMatcher.of(retriever.outlets).find(question):
+        question = question.replace(mention.text, " ")
+    return set(tokenize([question])[0])
+
+
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
     """Every sentence of the hits, scored for support (see the module docstring), best first."""
-    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
+    asked = set(tokenize([question])[0])
+    q_terms = set(tokenize([query.text])[0]) | asked
     weights = _weights(retriever, q_terms)
+    # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
+    # A question asked alone carries nothing, so its weights are unchanged.
+    own = _own_terms(question, retriever)
+    picking = {t: w * (CARRIED_SHARE if own and t not in asked else 1.0) for t, w in weights.items()}
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
@@ -78,8 +103,8 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
             if 0 <= j < len(cands) and cands[j].hit is c.hit:
                 near |= terms[j]
-        sent_cov = coverage(weights, terms[i], near)
-        c.own = coverage(weights, terms[i])
+        sent_cov = coverage(picking, terms[i], near)
+        c.own = coverage(picking, terms[i])
         c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
     cands.sort(key=lambda c: (-c.support, c.rank, c.start))
     return cands
@@ -95,6 +120,8 @@ def answer_from(
         return base
 
     chosen = _past_said(_select(cands, settings.answer_sentences), cands, query.said, settings.answer_sentences)
+    if asks_why(question):
+        chosen = _with_reason(chosen, cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -135,6 +162,17 @@ def _past_said(chosen: list[Candidate], cands: list[Candidate], said: str, limit
             if at not in out:
                 out.append(at)
     return out
+
+
+def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """For a "why" question, the best sentence grows by the one after it in its passage: the sentence that
+    matches the question best states what it asks about ("Experts have said that using military force is
+    extremely risky."), and news prose gives the reason next ("Analysts have said that it would only create
+    more unrest…"), in words the question does not use."""
+    best = chosen[0]
+    after = [c for c in cands if c.hit is best.hit and c.start >= best.end]
+    nxt = min(after, key=lambda c: c.start) if after else None
+    return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
 
 
 def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> Answer:

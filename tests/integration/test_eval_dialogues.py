@@ -2,7 +2,7 @@
 
 Checks that every turn is asked and scored with its kind and split, that the self-contained questions after
 a topic change are searched exactly as asked and score as they do alone ("topic changes unaffected"), and a
-floor on the follow-ups passed: the second round measured 16/20 on the tune half and 15/19 held out
+floor on the follow-ups passed: the third round measured 19/20 on the tune half and 17/19 held out
 (docs/evaluation.md, "Follow-up dialogues"); the floor is that minus one turn, so a regression shows.
 """
 
@@ -18,7 +18,7 @@ from rag.pipeline import Pipeline
 pytestmark = pytest.mark.slow
 
 #: Follow-ups passed on the seed dialogues, as measured (docs/evaluation.md), minus one turn of margin.
-FLOOR = {"tune": 15, "heldout": 14}
+FLOOR = {"tune": 18, "heldout": 16}
 
 SEEDS_DIALOGUES = Path(__file__).resolve().parents[2] / "eval" / "dialogues_seeds.jsonl"
 

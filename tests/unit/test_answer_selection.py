@@ -202,3 +202,62 @@ def test_a_name_counts_as_in_a_title_only_within_one_title() -> None:
     cands = _cands(titled(h1, "Sam Altman speaks"), [0.5, 0.1]) + _cands(h2, [0.5])
     names = {n.text: n for n in short.name_candidates("Who spoke?", [], cands, ["Alpha", "Beta"])}
     assert names["Sam Altman"].x[f] == 1.0
+
+
+def test_a_follow_ups_own_words_pick_its_sentence_and_the_carried_words_count_less(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "What was that program called?" after the Activision payment: the carried "Activision Blizzard keep"
+    find the passage, the question's own "program called" pick the sentence in it."""
+    from rag.answer import support
+    from rag.types import Article, SearchQuery
+
+    from .helpers import memory_retriever
+
+    body = (
+        "Google paid Activision Blizzard to keep its games on Google Play, Epic says. "
+        "One such program was called Project Hug by the company."
+    )
+    others = [
+        Article(f"https://other.example/{i}", "Beta", "Other", "2026-04-01", "", text)
+        for i, text in enumerate(["Fans keep playing the games.", "The program was delayed.", "Play resumed today."])
+    ]
+    art = Article("https://alpha.example/1", "Alpha", "Epic v. Google", "2026-04-01", "", body)
+    corpus = memory_retriever([art, *others])
+    hit = Hit(corpus.index.chunks[0], ArticleRef(art.id, art.outlet, art.title, art.published, art.url), 1.0)
+    question = "What was that program called?"
+    query = SearchQuery(f"{question} Activision Blizzard keep", question)
+    best = support.rank_sentences(question, query, [hit], corpus)[0]
+    assert best.text.startswith("One such program")
+    monkeypatch.setattr(support, "CARRIED_SHARE", 1.0)  # carried words weighed as the question's own
+    assert support.rank_sentences(question, query, [hit], corpus)[0].text.startswith("Google paid")
+    # A question that says nothing itself ("What did Alpha say?") is picked by what it carried.
+    query = SearchQuery("Activision Blizzard keep", "What did Alpha say?")
+    monkeypatch.setattr(support, "CARRIED_SHARE", 0.3)
+    assert support.rank_sentences("What did Alpha say?", query, [hit], corpus)[0].text.startswith("Google paid")
+
+
+def test_a_why_question_quotes_the_sentence_after_the_one_stating_what_it_asks_about() -> None:
+    from rag.answer import support
+    from rag.text.tokens import asks_why
+
+    hit = _hit("Alpha", "Experts say force is risky. It would create more unrest. Other news.")
+    body = hit.chunk.text
+    cands = [support.Candidate(hit, s, e, body[s:e]) for s, e in [(0, 27), (28, 56), (57, 68)]]
+    assert support._with_reason([cands[0]], cands) == [cands[0], cands[1]]
+    assert support._with_reason([cands[2]], cands) == [cands[2]]  # nothing after it in its passage
+    assert asks_why("And why do experts think it is risky?") and not asks_why("Who said it is risky?")
+
+
+def test_a_questions_own_terms_leave_out_the_outlets_it_names_and_only_those() -> None:
+    from rag.answer import support
+    from rag.types import Article
+
+    from .helpers import memory_retriever
+
+    outlets = ("Fortune", "The Age")
+    corpus = memory_retriever(
+        [Article(f"https://{o}.example", o, "t", "2026-04-01", "", "His fortune.") for o in outlets]
+    )
+    own = support._own_terms("What did The Age say about his fortune?", corpus)
+    assert "fortun" in own and "age" not in own

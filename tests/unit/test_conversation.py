@@ -247,12 +247,12 @@ def test_a_question_that_says_much_carries_fewer_words() -> None:
     assert "Coinbase" in r.carried and len(words) <= reading.MAX_WORDS_WHEN_SPECIFIC
 
 
-def test_turn_from_answer_records_the_cited_outlets_once_in_order() -> None:
+def test_turn_from_answer_records_the_cited_outlets_and_articles_once_in_order() -> None:
     def cite(n: int, outlet: str) -> Citation:
-        return Citation(n, outlet, "t", "2025-01-01", "u", "a", "q", 0, 1)
+        return Citation(n, outlet, "t", "2025-01-01", "u", outlet.lower(), "q", 0, 1)
 
     answer = Answer("Q?", "text", [cite(1, "Dawn"), cite(2, "Truthout"), cite(3, "Dawn")], False, "Q? x")
-    assert Turn.from_answer(answer) == Turn("Q?", "text", "Q? x", ("Dawn", "Truthout"))
+    assert Turn.from_answer(answer) == Turn("Q?", "text", "Q? x", ("Dawn", "Truthout"), ("dawn", "truthout"))
 
 
 # -- the dialogue scoring around the resolver (a stand-in pipeline: only the bookkeeping is under test) ---------
@@ -324,6 +324,37 @@ def test_a_definite_description_of_the_previous_turns_noun_is_a_follow_up() -> N
         "What did Sporting News say about his deal?", [turn("Who signed Shohei Ohtani's deal?")], ["Sporting News"]
     )
     assert owned.follow_up and "Shohei Ohtani" in owned.carried_names
+
+
+def test_a_definite_description_may_point_into_the_articles_the_previous_answer_cited() -> None:
+    """ "When was the trial scheduled to start?" after quotes of a ruling: the quotes never say "trial", the
+    article they come from does; a noun neither uses still stands alone."""
+    body = "A judge ruled that Trump committed fraud. Engoron will hold a non-jury trial starting Oct. 2."
+    quoted = Turn("What did Judge Arthur Engoron find?", "Fortune: A judge ruled that Trump committed fraud. [1]",
+                  articles=("fortune/1",))  # fmt: skip
+    articles = {"fortune/1": body}.get
+    r = read("When was the trial scheduled to start?", [quoted], article=lambda a: articles(a, ""))
+    assert r.follow_up and "'the trial'" in r.reasons and "Judge Arthur Engoron" in r.carried_names
+    assert not read("When was the trial scheduled to start?", [quoted]).follow_up  # without the article's text
+    assert not read("When was the treaty signed by parliament?", [quoted], article=lambda a: articles(a, "")).follow_up
+
+
+def test_a_bare_continuation_asks_what_the_turn_it_continues_asked() -> None:
+    """ "Who is the judge in US v. Google?" → "And the Justice Department's lawyer?" is a who-question too, so
+    the next "she" is the lawyer its answer named (not Google, a name the first question gave)."""
+    answer = (
+        "The Verge: Meagan Bellshaw, a Justice Department lawyer, asked Cue about the deal. [1]\n"
+        "TechCrunch: Justice Department lawyer Meagan Bellshaw showed Pichai a Google email about Google "
+        "searches on Google. [2]"
+    )
+    history = [
+        turn("Who is the judge in the US v. Google search trial?", "The Verge: Judge Amit Mehta presides. [1]"),
+        turn("And the Justice Department's lawyer?", answer),
+    ]
+    assert reading.asked_by(history) == history[0].question
+    assert reading.asked_by(history[:1] + [turn("And what does Activision say?")]) == "And what does Activision say?"
+    r = read("Which Apple executive did she question?", history, ["The Verge", "TechCrunch"])
+    assert r.carried_names[0] == "Meagan Bellshaw"
 
 
 def test_what_about_a_new_name_drops_the_role_of_the_name_it_replaces() -> None:
