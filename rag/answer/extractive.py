@@ -226,7 +226,8 @@ def with_neighbours(
     """Each chosen sentence as a quote, grown by the sentence after it in its passage when that one is evidence
     too (its probability at least `floor` times the chosen one's: news prose often names the subject in one
     sentence and gives the answer in the next) or completes it (the words after "X said:", a "But…"), merged
-    with adjacent chosen sentences. A sentence the previous answer already quoted (`said`: its text) grows
+    with adjacent chosen sentences; and by the sentence before it when it speaks of a person by pronoun
+    (`refers_back`), at most `MAX_QUOTE_SENTENCES` in all. A sentence the previous answer already quoted (`said`: its text) grows
     by the next one whatever its score: a follow-up ("Why did he bring it back?") asks for what comes next."""
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
@@ -256,7 +257,8 @@ def with_neighbours(
         first = run.index(group[0])
         if first > 0 and len(group) < MAX_QUOTE_SENTENCES and refers_back(group[0].text):
             prev = run[first - 1]
-            if not any(prev in g for g in groups) and id(prev) not in picked:
+            others = [o for o in chosen if o is not c]
+            if not any(prev in g for g in groups) and id(prev) not in picked and not _duplicate(prev, others):
                 group.insert(0, prev)
         groups.append(group)
     return groups
