@@ -227,8 +227,9 @@ def with_neighbours(
     too (its probability at least `floor` times the chosen one's: news prose often names the subject in one
     sentence and gives the answer in the next) or completes it (the words after "X said:", a "But…"), merged
     with adjacent chosen sentences; and by the sentence before it when it speaks of a person by pronoun
-    (`refers_back`), at most `MAX_QUOTE_SENTENCES` in all. A sentence the previous answer already quoted (`said`: its text) grows
-    by the next one whatever its score: a follow-up ("Why did he bring it back?") asks for what comes next."""
+    (`refers_back`), at most `MAX_QUOTE_SENTENCES` in all. A sentence the previous answer already quoted
+    (`said`: its text) grows by the next one whatever its score: a follow-up ("Why did he bring it back?") asks
+    for what comes next."""
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
         by_passage.setdefault(id(c.hit), []).append(c)
