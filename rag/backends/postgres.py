@@ -294,6 +294,14 @@ class PostgresBackend:
                 f"reads {SCHEMA_VERSION}; run `rag index --rebuild` with RAG_BACKEND=postgres"
             )
         self._manifest = manifest
+        # The exact dense path counts and reads a filter's rows through indexes an index written before them
+        # lacks until its next update (`_schema` adds them): without them it would scan whole tables.
+        self._exact_dense = bool(
+            self._rows(
+                "SELECT to_regclass('rag_chunk_meta_day') IS NOT NULL AND to_regclass('rag_chunk_meta_outlet') "
+                "IS NOT NULL AND to_regclass('rag_chunks_outlet_day') IS NOT NULL"
+            )[0][0]
+        )
         self._view = _IndexView(self)
 
     # -- connections ---------------------------------------------------------------------------------
@@ -434,7 +442,7 @@ class PostgresBackend:
         q = np.asarray(qvec, dtype=np.float32)
         if flt is not None and flt.empty:
             return []
-        if flt is not None and self._manifest.get("vector_index", {}).get("type") == "hnsw":
+        if flt is not None and self._exact_dense and self._manifest.get("vector_index", {}).get("type") == "hnsw":
             cap = max(_EXACT_ROWS, self._stats(memo)[0] // 40) if flt.outlets is not None else _EXACT_LOOKUPS
             if self.filter_rows(flt, cap, memo) <= cap:
                 return self._dense_exact(q, n, flt, memo)

@@ -214,6 +214,16 @@ def test_dense_under_a_selective_filter_is_exact_over_its_rows(pg_server, monkey
         assert exact == []  # ~800 chunks: more than the exact path takes, HNSW
     finally:
         backend.close()
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:  # an index written before the filter indexes existed
+        conn.execute("DROP INDEX rag_chunk_meta_day")
+    older = PostgresBackend(dsn)
+    try:
+        assert len(older.dense_top(rng.standard_normal(8).astype(np.float32), 10, filters[0], {})) == 10
+        assert exact == []  # HNSW: no table scans to count or read the filter's rows
+    finally:
+        older.close()
 
 
 def test_an_older_layout_asks_for_a_rebuild_and_a_rebuild_replaces_it(pg_server) -> None:
