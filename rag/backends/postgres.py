@@ -493,7 +493,7 @@ class PostgresBackend:
         chunk holding only frequent terms could enter: the next rarest term is made essential and it is tried
         again, and when no frequent term is left every posting is scored (`_bm25`). Ties (equal scores) rank by
         chunk id in every path, as in the full scoring, and each chunk's score is computed the same way."""
-        if not tokens:
+        if not tokens or n <= 0:
             return []
         if flt is not None and flt.empty:
             return []
