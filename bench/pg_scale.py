@@ -70,11 +70,44 @@ def corpus(n_chunks: int, seed: int = 0):  # noqa: ANN201
     return articles, chunks, vecs, meta, (rng, centres, words, ranks)
 
 
+def _every_posting(backend, tokens: list[str], n: int, flt: Filter | None) -> list[tuple[int, float]]:  # noqa: ANN001
+    """BM25 top n of every chunk inside the filter holding a query term, no pruning (the reference): each term's
+    part rounded to float32 and summed in float32 over the query's tokens in order, as bm25s does."""
+    from rag.backends.postgres import _where_postings
+    from rag.lexical import K1, B
+
+    max_span = backend._rows("SELECT max_span FROM rag_stats WHERE id = 1")[0][0]
+    where, params = _where_postings(flt, int(max_span))
+    rows = backend._rows(
+        f"""WITH q AS (SELECT u.term, u.pos FROM unnest(%s::text[]) WITH ORDINALITY AS u(term, pos)),
+            st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl FROM rag_stats)
+        SELECT p.chunk_id, sum((ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
+                                * p.tf / (p.tf + %s * (1 - %s + %s * p.len / st.avgdl)))::float4 ORDER BY q.pos) AS s
+        FROM q JOIN rag_terms t ON t.term = q.term JOIN rag_postings p ON p.term = q.term CROSS JOIN st
+        WHERE {where} GROUP BY p.chunk_id ORDER BY s DESC, p.chunk_id LIMIT %s""",  # noqa: S608
+        [list(tokens), K1, B, B, *params, n],
+    )
+    return [(int(i), float(s)) for i, s in rows if s > 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--chunks", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--out", type=Path, help="write the JSON result here too")
+    p.add_argument(
+        "--root",
+        type=Path,
+        help="keep the server's folder here (not removed); a later run with the same "
+        "--root and --chunks reuses the index built there instead of building again",
+    )
+    p.add_argument(
+        "--check-bm25",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare the first N queries' BM25 top-60 with scoring every posting (untimed)",
+    )
     args = p.parse_args(argv)
 
     from rag.backends.postgres import PostgresBackend, connect
@@ -87,18 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     conf = {"shared_buffers": "2GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "1",
             "work_mem": "64MB", "effective_cache_size": "8GB", "max_wal_size": "8GB",
             "checkpoint_timeout": "30min"}  # fmt: skip
-    server = LocalPostgres.start(conf=conf)
+    server = LocalPostgres.start(args.root, conf=conf)
     try:
         dsn = server.dsn
         fields = {"model": "synthetic", "dimension": DIM, "chunk_size": 1000, "chunk_overlap": 0,
                   "embed_title": False, "embed_backend": "synthetic"}  # fmt: skip
-        t0 = time.perf_counter()
-        PostgresBackend.apply(dsn, Changes([], articles, chunks, vecs), fields, None, ann_threshold=50_000,
-                              hnsw_m=16, hnsw_ef_construction=64)  # fmt: skip
-        build_s = time.perf_counter() - t0
-        print(f"built in {build_s:.0f} s", file=sys.stderr)
+        done = args.root / "build.json" if args.root else None
+        if done is not None and done.exists() and json.loads(done.read_text())["chunks"] == len(chunks):
+            build_s = json.loads(done.read_text())["build_s"]
+            print(f"reusing the index in {args.root} (built in {build_s:.0f} s)", file=sys.stderr)
+        else:
+            t0 = time.perf_counter()
+            PostgresBackend.apply(dsn, Changes([], articles, chunks, vecs), fields, None, ann_threshold=50_000,
+                                  hnsw_m=16, hnsw_ef_construction=64)  # fmt: skip
+            build_s = time.perf_counter() - t0
+            print(f"built in {build_s:.0f} s", file=sys.stderr)
         conn = connect(dsn, autocommit=True)
         conn.execute("VACUUM ANALYZE")
+        if done is not None:
+            done.write_text(json.dumps({"chunks": len(chunks), "build_s": build_s}))
         sizes = dict(
             conn.execute(
                 "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname LIKE 'rag_%' AND relkind = 'r'"
@@ -112,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         kinds = ["none", "outlet", "window", "outlet+window"]
         times: dict[str, list[float]] = {k: [] for k in kinds}
         recall: dict[str, list[float]] = {k: [] for k in kinds}
-        parts: dict[str, list[float]] = {"dense": [], "bm25": []}
+        parts: dict[str, list[float]] = {"dense": [], "bm25": [], "fetch": []}
         bm25_by: dict[str, list[float]] = {k: [] for k in kinds}
+        dense_by: dict[str, list[float]] = {k: [] for k in kinds}
+        bm25_same: list[bool] = []
+        paths: dict[str, list] = {k: [] for k in kinds}  # the BM25 passes of each query: (terms read, rescored)
         load_before = os.getloadavg()[0]
         for qi in range(args.queries):
             kind = kinds[qi % 4]
@@ -130,20 +173,29 @@ def main(argv: list[str] | None = None) -> int:
                 "outlet+window": Filter.of([OUTLETS[o]], str(start), str(start + 60)),
             }[kind]
             t1 = time.perf_counter()
+            memo: dict = {}  # one per question, shared by its searches (as rag.retrieval does)
             with backend.session():
-                dense = backend.dense_top(q, 60, flt, {})
+                dense = backend.dense_top(q, 60, flt, memo)
                 t2 = time.perf_counter()
-                lexical = backend.lexical_top(tokens, 60, flt, {})
+                lexical = backend.lexical_top(tokens, 60, flt, memo)
                 parts["dense"].append(t2 - t1)
                 parts["bm25"].append(time.perf_counter() - t2)
                 bm25_by[kind].append(parts["bm25"][-1])
+                dense_by[kind].append(parts["dense"][-1])
+                paths[kind].append(memo.get(("pg", "bm25"), []))
                 fused: dict[int, float] = {}
                 for ranked, w in ((dense, 0.5), (lexical, 1.0)):
                     for r, (cid, _) in enumerate(ranked):
                         fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
                 top = sorted(fused, key=lambda c: -fused[c])[:40]
+                t3 = time.perf_counter()
                 backend.fetch(top)
+                parts["fetch"].append(time.perf_counter() - t3)
             times[kind].append(time.perf_counter() - t1)
+            if qi < args.check_bm25:
+                with backend.session():
+                    reference = _every_posting(backend, tokens, 60, flt)
+                bm25_same.append(lexical == reference)
             mask = np.ones(len(vecs), dtype=bool)
             if kind in ("outlet", "outlet+window"):
                 mask &= meta["outlet"] == o
@@ -173,13 +225,22 @@ def main(argv: list[str] | None = None) -> int:
             "hybrid_ms_by_filter": {k: ms(times[k]) for k in kinds},
             "parts_ms": {k: ms(v) for k, v in parts.items()},
             "bm25_ms_by_filter": {k: ms(bm25_by[k]) for k in kinds},
+            "dense_ms_by_filter": {k: ms(dense_by[k]) for k in kinds},
             "load_1min": {"queries_start": round(load_before, 2), "queries_end": round(os.getloadavg()[0], 2)},
             "recall_at_10": {k: round(float(np.mean(recall[k])), 3) for k in kinds if recall[k]},
             "queries": args.queries,
         }
+        result["bm25_passes"] = {
+            k: {"proved_first": sum(len(v) == 1 and v[0][1] >= 0 for v in paths[k]),
+                "every_posting": sum(bool(v) and v[-1][1] < 0 for v in paths[k]),
+                "rescored_p95": float(np.percentile([max([r for _, r in v] or [0]) for v in paths[k]] or [0], 95))}
+            for k in kinds
+        }  # fmt: skip
+        if bm25_same:
+            result["bm25_same_as_every_posting"] = f"{sum(bm25_same)}/{len(bm25_same)}"
         backend.close()
     finally:
-        server.stop(remove=True)
+        server.stop(remove=args.root is None)
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

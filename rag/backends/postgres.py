@@ -51,11 +51,17 @@ _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
 _POOL = 8
 #: Table layout version, in the manifest row: another one is refused with "rebuild".
 SCHEMA_VERSION = 3
-#: Terms in at most this many chunks (or 2% of them) count as rare for the BM25 pruning in `lexical_top`.
-_RARE_DF = 1000
-#: Cost of looking up one (chunk, term) posting, in postings scanned (measured ~12 at 200,000 chunks): when
-#: MaxScore's candidates are looked up rather than found by scanning the query terms' postings.
-_PROBE_COST = 12
+#: Cost of looking up one posting by (chunk, term), in postings read in a row and summed (measured ~8 at 200,000
+#: chunks: ~5 µs against ~0.6 µs): BM25 (`lexical_top`) reads the rarest terms' postings in full and looks the others
+#: up for the chunks that can still reach the top n, choosing how many to read by this.
+_PROBE_COST = 8
+#: How many of the best partly scored chunks are scored in full first, for a higher n-th score to prune with.
+_FIRST_SCORED = 2
+#: Below this many chunks inside a filter (or a share of them), dense search under it is an exact scan over them
+#: rather than HNSW (whose iterative scan walks far through the graph to find a few rows, and misses some).
+_EXACT_ROWS = 25_000
+#: The same for a date window alone, whose rows are spread over the table (each looked up by id: ~3 µs a row).
+_EXACT_LOOKUPS = 3_000
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -128,7 +134,13 @@ def _schema(dimension: int) -> list[str]:
         """CREATE TABLE IF NOT EXISTS rag_chunk_meta (
             id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
             outlet_cf text NOT NULL, first_day text, last_day text, len int NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS rag_chunks_outlet ON rag_chunks (outlet_cf)",
+        # How many chunks a filter leaves, counted by index-only range scans (the dense search's exact path).
+        "CREATE INDEX IF NOT EXISTS rag_chunk_meta_outlet ON rag_chunk_meta (outlet_cf, first_day) INCLUDE (last_day)",
+        "CREATE INDEX IF NOT EXISTS rag_chunk_meta_day ON rag_chunk_meta (first_day) INCLUDE (last_day)",
+        # An outlet (and window) as one index range of `rag_chunks`: the exact dense scan under such a filter reads
+        # only its rows, which a first build writes in (outlet, first day) order (`_insert`), so they are few pages.
+        "CREATE INDEX IF NOT EXISTS rag_chunks_outlet_day ON rag_chunks (outlet_cf, first_day)",
+        "DROP INDEX IF EXISTS rag_chunks_outlet",  # the one-column index it replaces
         # One row per (term, chunk) with the chunk's BM25 length and filter columns, so that BM25 under a filter
         # reads only the postings inside it (`_POSTINGS_INDEXES`, made after the first COPY) and joins nothing.
         """CREATE TABLE IF NOT EXISTS rag_postings (
@@ -183,15 +195,16 @@ def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "TRUE", params
 
 
-def _where_postings(flt: Filter | None, max_span: int) -> tuple[str, list[Any]]:
-    """`_where` over the postings' own filter columns (alias `p`), plus, for a window, the redundant lower bound
-    first_day ≥ since − max_span that makes it an index range. Exact: a chunk with last_day ≥ since has either
-    first_day = last_day (≥ since) or an ISO month/year range of at most max_span days ending on or after since."""
-    where, params = _where(flt, "p")
+def _where_postings(flt: Filter | None, max_span: int, alias: str = "p") -> tuple[str, list[Any]]:
+    """`_where` over the postings' own filter columns (alias `p`; or any table with them), plus, for a window,
+    the redundant lower bound first_day ≥ since − max_span that makes it an index range. Exact: a chunk with
+    last_day ≥ since has either first_day = last_day (≥ since) or an ISO month/year range of at most max_span
+    days ending on or after since."""
+    where, params = _where(flt, alias)
     if flt is not None and not flt.empty and flt.since:
         low = _days_before(flt.since, max_span)
         if low is not None:
-            where += " AND p.first_day >= %s"
+            where += f" AND {alias}.first_day >= %s"
             params.append(low)
     return where, params
 
@@ -281,6 +294,14 @@ class PostgresBackend:
                 f"reads {SCHEMA_VERSION}; run `rag index --rebuild` with RAG_BACKEND=postgres"
             )
         self._manifest = manifest
+        # The exact dense path counts and reads a filter's rows through indexes an index written before them
+        # lacks until its next update (`_schema` adds them): without them it would scan whole tables.
+        self._exact_dense = bool(
+            self._rows(
+                "SELECT to_regclass('rag_chunk_meta_day') IS NOT NULL AND to_regclass('rag_chunk_meta_outlet') "
+                "IS NOT NULL AND to_regclass('rag_chunks_outlet_day') IS NOT NULL"
+            )[0][0]
+        )
         self._view = _IndexView(self)
 
     # -- connections ---------------------------------------------------------------------------------
@@ -305,12 +326,14 @@ class PostgresBackend:
             self._local.conn = None
             self._reads.put(conn)
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> list[tuple]:
+        """The rows of one statement in this thread's snapshot (`binary`: results in binary format, which reads
+        vectors several times faster than their text)."""
         import psycopg
 
         try:
             with self.session() as conn:
-                return conn.execute(sql, params).fetchall()
+                return conn.execute(sql, params, binary=binary).fetchall()
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
                 f"lost the connection to PostgreSQL at {_redact(self.dsn)} ({str(exc).strip().splitlines()[0]}); "
@@ -389,9 +412,41 @@ class PostgresBackend:
         where, params = _where(flt)
         return [int(r[0]) for r in self._rows(f"SELECT c.id FROM rag_chunk_meta c WHERE {where} ORDER BY c.id", params)]  # noqa: S608
 
+    def _stats(self, memo: dict) -> tuple[int, float, int]:
+        """(N, average chunk length, max_span) of the snapshot, read once per search (`memo`)."""
+        key = ("pg", "stats")
+        if key not in memo:
+            n, total, span = self._rows("SELECT n_docs, total_len, max_span FROM rag_stats WHERE id = 1")[0]
+            memo[key] = (int(n), float(total) / max(int(n), 1), int(span))
+        return memo[key]
+
+    def filter_rows(self, flt: Filter, cap: int, memo: dict) -> int:
+        """How many chunks `flt` leaves, counted up to `cap` + 1 (an index-only range scan of rag_chunk_meta)."""
+        key = ("pg", "rows", flt, cap)
+        if key not in memo:
+            where, params = _where_postings(flt, self._stats(memo)[2], "m")
+            memo[key] = int(
+                self._rows(
+                    f"SELECT count(*) FROM (SELECT 1 FROM rag_chunk_meta m WHERE {where} LIMIT %s) s",  # noqa: S608
+                    [*params, cap + 1],
+                )[0][0]
+            )
+        return memo[key]
+
     def dense_top(self, qvec: np.ndarray, n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
-        where, params = _where(flt)
+        """Dense top `n` by inner product inside the filter. With the HNSW index, a filter that leaves at most
+        `_EXACT_ROWS` chunks (or 2.5% of them) is searched exactly over its rows instead: an index range over
+        (outlet, first day) — rows a first build writes in that order —, or for a window alone (at most
+        `_EXACT_LOOKUPS` chunks) its chunk ids looked up one by one. Else HNSW with iterative scans
+        (`hnsw.ef_search` ≥ n)."""
         q = np.asarray(qvec, dtype=np.float32)
+        if flt is not None and flt.empty:
+            return []
+        if flt is not None and self._exact_dense and self._manifest.get("vector_index", {}).get("type") == "hnsw":
+            cap = max(_EXACT_ROWS, self._stats(memo)[0] // 40) if flt.outlets is not None else _EXACT_LOOKUPS
+            if self.filter_rows(flt, cap, memo) <= cap:
+                return self._dense_exact(q, n, flt, memo)
+        where, params = _where(flt)
         ef = max(int(self._manifest.get("hnsw_ef_search", 128)), n)
         with self.session() as conn:
             # Only matters when the HNSW index exists: widen the beam to n and keep scanning under a filter.
@@ -406,110 +461,157 @@ class PostgresBackend:
         out.sort(key=lambda r: (-r[1], r[0]))
         return out
 
+    def _dense_exact(self, q: np.ndarray, n: int, flt: Filter, memo: dict) -> list[tuple[int, float]]:
+        """Exact dense top `n` over the chunks inside `flt` (no HNSW: the scores are computed in a subquery the
+        ORDER BY cannot reach through, OFFSET 0)."""
+        max_span = self._stats(memo)[2]
+        if flt.outlets is not None:  # one index range (per outlet) of rag_chunks
+            where, params = _where_postings(flt, max_span, "c")
+            sql = f"""SELECT x.id, x.s FROM (SELECT c.id, -(c.embedding <#> %s) AS s FROM rag_chunks c
+                      WHERE {where} OFFSET 0) x ORDER BY x.s DESC, x.id LIMIT %s"""  # noqa: S608
+        else:  # a window: its ids from rag_chunk_meta's day index, each chunk's vector by its primary key
+            where, params = _where_postings(flt, max_span, "m")
+            sql = f"""SELECT m.id, x.s FROM rag_chunk_meta m CROSS JOIN LATERAL
+                          (SELECT -(c.embedding <#> %s) AS s FROM rag_chunks c WHERE c.id = m.id OFFSET 0) x
+                      WHERE {where} ORDER BY x.s DESC, m.id LIMIT %s"""  # noqa: S608
+        rows = self._rows(sql, [q, *params, n])
+        out = [(int(i), float(np.float32(s))) for i, s in rows]
+        out.sort(key=lambda r: (-r[1], r[0]))
+        return out
+
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
-        """BM25 top `n`, exact. A frequent term's postings are long; when the query also has rarer terms, the
-        chunks holding those are scored first (all terms counted), and if even the sum of the frequent terms'
-        largest possible contributions (idf each: the tf part is below 1) cannot reach the n-th score, no chunk
-        without a rarer term can enter the top n: that ranking is final (MaxScore, Turtle & Flood 1995). When
-        only the most frequent of them stay under it, the chunks holding any other term are scored instead.
-        Otherwise every posting inside the filter is scored: the postings carry the filter's columns, so a
-        filtered query reads only its slice of each term's postings (an index range), never the others."""
-        if not tokens:
+        """BM25 top `n`, exact, by MaxScore (Turtle & Flood 1995) over the postings inside the filter (they carry
+        the filter's columns, so a term's postings inside it are one index range, never the others).
+
+        The query's rarest terms (`essential`: as many as make reading their postings plus looking up the others
+        for each chunk holding one cheapest, `_PROBE_COST`) are read in full and give each chunk holding one a
+        partial score. The other terms are frequent: each adds at most its idf to any chunk (the tf part is
+        below 1), `bound` together. The
+        `_FIRST_SCORED` · n best partly scored chunks are scored in full (every term, looked up by chunk) and
+        their n-th score θ is a floor of the true n-th score; then only the chunks whose partial score plus
+        `bound` reaches θ can enter the top n, and they are scored in full too. If `bound` itself reaches θ, a
+        chunk holding only frequent terms could enter: the next rarest term is made essential and it is tried
+        again, and when no frequent term is left every posting is scored (`_bm25`). Ties (equal scores) rank by
+        chunk id in every path, as in the full scoring, and each chunk's score is computed the same way."""
+        if not tokens or n <= 0:
             return []
         if flt is not None and flt.empty:
             return []
         qtf = Counter(tokens)
         with self.session():
-            n_docs, max_span = (int(v) for v in self._rows("SELECT n_docs, max_span FROM rag_stats WHERE id = 1")[0])
+            n_docs, _, max_span = self._stats(memo)
             df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
             if not df:
                 return []
             where, params = _where_postings(flt, max_span)
-            limit = max(_RARE_DF, n_docs // 50)
-            rare = [t for t, d in df.items() if d <= limit]
-            common = [t for t in df if t not in rare]
-            every = sum(df.values())  # postings of the query terms (inside a filter: about the same share of each)
-            if rare and common:
-                rows = self._bm25_of_holders(tokens, n, where, params, rare, self._probe(rare, df, every))
-                if len(rows) >= n:
-                    floor = rows[n - 1][1] * (1 - 1e-6)
-                    # The most frequent terms whose largest possible parts together stay under that n-th score.
-                    bound, skip = 0.0, []
-                    for t in sorted(common, key=lambda t: (-df[t], t)):
-                        bound += qtf[t] * lexical_idf(df[t], n_docs)
-                        if bound >= floor:
-                            break
-                        skip.append(t)
-                    if len(skip) == len(common):
-                        return rows
-                    # Else the chunks holding any other term are candidates enough (they include `rows`), fewer
-                    # to score than every chunk holding a query term even when they are scanned for.
-                    essential = [t for t in df if t not in skip]
-                    if skip:
-                        return self._bm25_of_holders(
-                            tokens, n, where, params, essential, self._probe(essential, df, every)
-                        )
+            terms = sorted(df, key=lambda t: (df[t], t))  # rarest first
+            # Read the k rarest: their postings, and (at worst) a lookup per chunk holding one and other term. Only
+            # a k whose other terms' bound stays under what one posting of the rarest term scores at tf 1 and an
+            # average length (idf / (1 + k1)) can prove itself when n chunks hold that term.
+            # The chunks looked up are fewer the smaller that bound is against that score (`share`).
+            bounds = [qtf[t] * lexical_idf(df[t], n_docs) for t in terms]
+            held = np.cumsum([df[t] for t in terms])
+            cost = []
+            for i in range(len(terms)):
+                share = sum(bounds[i + 1 :]) / (bounds[0] / (1 + K1))
+                cost.append(held[i] * (1 + _PROBE_COST * share * (len(terms) - 1 - i)) if share < 1 else float("inf"))
+            k = 1 + int(np.argmin(cost))
+            for _ in range(2):
+                if k >= len(terms):
+                    break
+                bound = sum(bounds[k:])
+                rows, floor = self._bm25_pruned(tokens, n, where, params, terms[:k], bound, memo)
+                if floor is not None:
+                    return rows
+                k += 1
+            memo.setdefault(("pg", "bm25"), []).append((len(terms), -1))  # every posting scored
             return self._bm25(tokens, n, where, params)
 
-    @staticmethod
-    def _probe(terms: list[str], df: dict[str, int], every: int) -> bool:
-        """Whether looking up the postings of the chunks holding `terms` (one per chunk and query term) costs less
-        than scanning every query term's postings."""
-        return _PROBE_COST * len(df) * sum(df[t] for t in terms) < every
-
-    # bm25s ("lucene"): Σ_query tokens idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)); each term's part
-    # rounded to float32 as bm25s stores it. The idf is computed once per query term (`w`), not per posting.
-    _SCORE = """sum(w.qtf * (w.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.len / w.avgdl)))::float4)::float4"""
-    _QUERY = """WITH q AS (SELECT u.term, count(*) AS qtf FROM unnest(%s::text[]) AS u(term) GROUP BY u.term),
+    # bm25s ("lucene"): a chunk's score is Σ over the query's tokens, in their order (a repeated token counted each
+    # time), of idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)) rounded to float32 as bm25s stores it, summed in
+    # float32 one after the other as bm25s does (`_FINAL`: an ordered float4 sum). Which chunks are worth that
+    # sum is decided on `_EXACT`, the float8 sum of the same float4 parts (exact: order-free), within `_SLACK` of
+    # the n-th one (a float32 sum of a few terms is within ~1e-6 of the exact sum). The idf is computed once per
+    # query term (`w`), not per posting.
+    _PART = """(w.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.len / w.avgdl)))::float4"""
+    _EXACT = f"""sum(w.qtf * {_PART}::float8)"""
+    _SLACK = 2e-5
+    _QUERY = """WITH q AS (SELECT u.term, u.pos FROM unnest(%s::text[]) WITH ORDINALITY AS u(term, pos)),
                 st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl
                        FROM rag_stats WHERE id = 1),
-                w AS MATERIALIZED (SELECT q.term, q.qtf, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5)) AS idf, st.avgdl
-                       FROM q JOIN rag_terms t ON t.term = q.term CROSS JOIN st)"""
+                w AS MATERIALIZED (SELECT t.term, d.qtf, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5)) AS idf, st.avgdl
+                       FROM (SELECT q.term, count(*) AS qtf FROM q GROUP BY q.term) d
+                            JOIN rag_terms t ON t.term = d.term CROSS JOIN st)"""
+    #: The postings of the query terms (`terms`, a subset of `w`) of the chunks in `{k}`, looked up by chunk and
+    #: term in the `(chunk_id, term)` index: per term one index scan over the chunks' ids (an array the planner
+    #: sizes as small, so it never reads the term's whole list instead; OFFSET 0 keeps the loop per term).
+    _LOOKUP = """w CROSS JOIN LATERAL (SELECT p.chunk_id, p.tf, p.len FROM rag_postings p
+                     WHERE p.chunk_id = ANY(ARRAY(SELECT {k}.chunk_id FROM {k})) AND p.term = w.term OFFSET 0) p"""
+    #: The chunks of `{k}` scored: their exact sum and their bm25s score (every query term looked up).
+    _FINAL = """SELECT p.chunk_id, sum({part}::float8) AS s, sum({part} ORDER BY q.pos) AS score
+                FROM {lookup} JOIN q ON q.term = w.term
+                GROUP BY p.chunk_id"""
+
+    def _final(self, k: str) -> str:
+        return self._FINAL.format(part=self._PART, lookup=self._LOOKUP.format(k=k))
 
     def _bm25(self, tokens: list[str], n: int, where: str, params: list[Any]) -> list[tuple[int, float]]:
-        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term: per term,
-        an index range over its postings inside the filter."""
+        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term (per term, an
+        index range over its postings inside the filter), the bm25s score of those near the n-th."""
         rows = self._rows(
-            f"""{self._QUERY}
-            SELECT p.chunk_id, {self._SCORE} AS score
-            FROM w JOIN rag_postings p ON p.term = w.term
-            WHERE {where}
-            GROUP BY p.chunk_id
-            ORDER BY score DESC, p.chunk_id
-            LIMIT %s""",  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-            [list(tokens), K1, B, B, *params, n],
+            f"""{self._QUERY},
+            a AS MATERIALIZED (SELECT p.chunk_id, {self._EXACT} AS s FROM w JOIN rag_postings p ON p.term = w.term
+                               WHERE {where} GROUP BY p.chunk_id),
+            th AS (SELECT coalesce((SELECT a.s FROM a ORDER BY a.s DESC OFFSET %s LIMIT 1), 0) AS s),
+            c AS MATERIALIZED (SELECT a.chunk_id FROM a CROSS JOIN th WHERE a.s >= th.s * %s)
+            SELECT f.chunk_id, f.score FROM ({self._final("c")}) f ORDER BY f.score DESC, f.chunk_id LIMIT %s""",  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+            [list(tokens), K1, B, B, *params, n - 1, 1 - self._SLACK, K1, B, B, K1, B, B, n],
         )
         return [(int(i), float(s)) for i, s in rows if s > 0]
 
-    def _bm25_of_holders(
-        self, tokens: list[str], n: int, where: str, params: list[Any], within: list[str], probe: bool
-    ) -> list[tuple[int, float]]:
-        """BM25 (all query terms) of the chunks inside the filter holding one of `within`. With `probe`, each
-        such chunk's postings of the query terms are looked up by chunk (the `(chunk_id, term)` index, a nested
-        loop forced by LATERAL … OFFSET 0, which the planner cannot flatten); else the query terms' postings
-        inside the filter are scanned and only those of the chunks found are scored (a hash join)."""
-        if probe:
-            sql = f"""{self._QUERY},
-                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
-            SELECT k.chunk_id, {self._SCORE} AS score
-            FROM k CROSS JOIN LATERAL (SELECT p.term, p.tf, p.len FROM rag_postings p
-                                       WHERE p.chunk_id = k.chunk_id AND p.term = ANY(%s) OFFSET 0) p
-                   JOIN w ON w.term = p.term
-            GROUP BY k.chunk_id
-            ORDER BY score DESC, k.chunk_id
-            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-            args = [list(tokens), list(within), *params, K1, B, B, sorted(set(tokens)), n]
-        else:
-            sql = f"""{self._QUERY},
-                k AS MATERIALIZED (SELECT DISTINCT p.chunk_id FROM rag_postings p WHERE p.term = ANY(%s) AND {where})
-            SELECT p.chunk_id, {self._SCORE} AS score
-            FROM w JOIN rag_postings p ON p.term = w.term JOIN k ON k.chunk_id = p.chunk_id
-            WHERE {where}
-            GROUP BY p.chunk_id
-            ORDER BY score DESC, p.chunk_id
-            LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-            args = [list(tokens), list(within), *params, K1, B, B, *params, n]
-        return [(int(i), float(s)) for i, s in self._rows(sql, args) if s > 0]
+    def _bm25_pruned(
+        self, tokens: list[str], n: int, where: str, params: list[Any], essential: list[str], bound: float, memo: dict
+    ) -> tuple[list[tuple[int, float]], float | None]:
+        """One MaxScore pass (`lexical_top`) in one statement. `e`: partial sums from the `essential` terms'
+        postings inside the filter; `fb`: the best `_FIRST_SCORED` · n of them completed with the other terms'
+        parts (looked up by chunk), θ their n-th sum (a floor of the true n-th); `r`: the chunks of `e` whose
+        partial sum plus `bound` (the other terms' largest parts) reaches θ, completed the same way (`sr`); `c`:
+        those within `_SLACK` of the n-th sum, scored as bm25s does. Returns (top n, θ), or (…, None) when that is
+        no proof: fewer than n chunks scored, or `bound` reaching θ (a chunk without an essential term might
+        be in the top n)."""
+        rest = sorted(set(tokens) - set(essential))
+        complete = """SELECT {k}.chunk_id, {k}.s + coalesce(x.s, 0) AS s
+            FROM {k} LEFT JOIN (SELECT p.chunk_id, sum(w.qtf * {part}::float8) AS s FROM {lookup}
+                                WHERE w.term = ANY(%s) GROUP BY p.chunk_id) x ON x.chunk_id = {k}.chunk_id"""
+        sql = f"""{self._QUERY},
+            e AS MATERIALIZED (
+                SELECT p.chunk_id, {self._EXACT} AS s
+                FROM w JOIN rag_postings p ON p.term = w.term
+                WHERE w.term = ANY(%s) AND {where}
+                GROUP BY p.chunk_id),
+            b AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e ORDER BY e.s DESC, e.chunk_id LIMIT %s),
+            fb AS MATERIALIZED ({complete.format(k="b", part=self._PART, lookup=self._LOOKUP.format(k="b"))}),
+            th AS MATERIALIZED (SELECT coalesce((SELECT fb.s FROM fb ORDER BY fb.s DESC OFFSET %s LIMIT 1), -1) AS s),
+            r AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e CROSS JOIN th WHERE e.s >= th.s * %s - %s),
+            sr AS MATERIALIZED ({complete.format(k="r", part=self._PART, lookup=self._LOOKUP.format(k="r"))}),
+            th2 AS (SELECT coalesce((SELECT sr.s FROM sr ORDER BY sr.s DESC OFFSET %s LIMIT 1), 0) AS s),
+            c AS MATERIALIZED (SELECT sr.chunk_id FROM sr CROSS JOIN th2 WHERE sr.s >= th2.s * %s)
+        SELECT f.chunk_id, f.score, (SELECT th.s FROM th), (SELECT count(*) FROM r)
+        FROM ({self._final("c")}) f
+        ORDER BY f.score DESC, f.chunk_id
+        LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
+        slack = self._SLACK
+        reach = bound * (1 + slack) + 1e-9  # the most the other terms add to a chunk (float4 parts rounded up)
+        args = [list(tokens), K1, B, B, list(essential), *params, _FIRST_SCORED * n, K1, B, B, rest,
+                n - 1, 1 - slack, reach, K1, B, B, rest, n - 1, 1 - slack, K1, B, B, K1, B, B, n]  # fmt: skip
+        rows = self._rows(sql, args)
+        if not rows:
+            return [], None
+        theta = float(rows[0][2])
+        memo.setdefault(("pg", "bm25"), []).append((len(essential), int(rows[0][3])))  # (terms read, rescored)
+        if theta <= 0 or reach >= theta * (1 - slack):
+            return [], None
+        return [(int(i), float(s)) for i, s, _, _ in rows if s > 0], theta
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not len(ids):
@@ -519,6 +621,7 @@ class PostgresBackend:
                       a.outlet, a.title, a.published, a.url, c.embedding
                FROM rag_chunks c JOIN rag_articles a ON a.id = c.article_id WHERE c.id = ANY(%s)""",
             [[int(i) for i in ids]],
+            binary=True,
         )
         out = {}
         for cid, aid, start, end, text, outlet, title, published, url, vec in rows:
@@ -626,8 +729,9 @@ class PostgresBackend:
                 first_build = bool(cur.fetchone()[0])
                 for stmt in _POSTINGS_INDEXES:  # on a first build: sorted index builds, not row-by-row inserts
                     cur.execute(stmt)
-                if first_build:
-                    cur.execute("ANALYZE rag_postings")
+                if first_build:  # the planner's statistics for the first searches (autovacuum comes later)
+                    for table in ("rag_postings", "rag_chunks", "rag_chunk_meta"):
+                        cur.execute(f"ANALYZE {table}")
                 if touched:
                     terms = sorted(touched)
                     cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s)", [terms])
@@ -715,27 +819,31 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
     docs = [bm25_document(refs[c.article_id], c, bm25_outlet) for c in changes.add_chunks]
     tokens = tokenize(docs)
     vectors = np.asarray(changes.add_vectors, dtype=np.float32)
-    total_len = 0
+    total_len = sum(len(toks) for toks in tokens)
+    where_of = []  # (outlet, first day, last day) of each new chunk
+    for c in changes.add_chunks:
+        a = arts[c.article_id]
+        bounds = date_bounds(a.published)
+        where_of.append((a.outlet.casefold(), *(bounds if bounds else (None, None))))
+    # Rows in (outlet, first day, id) order: the chunks of one outlet (and of one window in it) share few pages,
+    # so the exact dense scan under such a filter (`dense_top`) reads little. The ids are unchanged.
+    chunk_ids = [c.id for c in changes.add_chunks]
+    by_filter = sorted(range(len(where_of)), key=lambda i: (where_of[i][0], where_of[i][1] or "", chunk_ids[i]))
     with cur.copy(
         'COPY rag_chunks (id, article_id, start, "end", outlet_cf, first_day, last_day, len, embedding) '
         "FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "text", "int4", "int4", "text", "text", "text", "int4", "vector"])
-        for c, toks, vec in zip(changes.add_chunks, tokens, vectors, strict=True):
-            a = arts[c.article_id]
-            bounds = date_bounds(a.published)
-            first, last = bounds if bounds else (None, None)
-            total_len += len(toks)
-            copy.write_row((c.id, c.article_id, c.start, c.end, a.outlet.casefold(), first, last, len(toks), vec))
+        for i in by_filter:
+            c, (outlet, first, last) = changes.add_chunks[i], where_of[i]
+            copy.write_row((c.id, c.article_id, c.start, c.end, outlet, first, last, len(tokens[i]), vectors[i]))
     with cur.copy(
         "COPY rag_chunk_meta (id, article_id, outlet_cf, first_day, last_day, len) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "text", "text", "text", "text", "int4"])
-        for c, toks in zip(changes.add_chunks, tokens, strict=True):
-            a = arts[c.article_id]
-            bounds = date_bounds(a.published)
-            first, last = bounds if bounds else (None, None)
-            copy.write_row((c.id, c.article_id, a.outlet.casefold(), first, last, len(toks)))
+        for i in by_filter:
+            c, (outlet, first, last) = changes.add_chunks[i], where_of[i]
+            copy.write_row((c.id, c.article_id, outlet, first, last, len(tokens[i])))
     max_span = 0
     with cur.copy(
         "COPY rag_postings (chunk_id, tf, len, term, outlet_cf, first_day, last_day) FROM STDIN WITH (FORMAT BINARY)"
