@@ -52,25 +52,25 @@ def test_other_outlets_with_nothing_on_the_topic_say_what_was_narrowed() -> None
     assert own.refused and "narrowed" not in own.filters and "Stephen Miller" not in own.text
 
 
-def test_a_refused_follow_up_is_asked_again_without_the_carried_names() -> None:
+def _after_chavez() -> tuple[Pipeline, list[Turn]]:
+    """A pipeline over the test articles (no dense model) and one earlier turn that quoted TC Sentinel on Chavez."""
     pipeline = Pipeline(Settings())
     retriever = memory_retriever(ARTICLES)
     retriever.embedder = _NoDense()  # type: ignore[assignment]
     pipeline._retriever = retriever
     said = "TC Sentinel: Rebecca Bill Chavez, a critic, warned against it. [1]"
-    history = [Turn("Who is Rebecca Bill Chavez?", said, "", ("TC Sentinel",))]
+    return pipeline, [Turn("Who is Rebecca Bill Chavez?", said, "", ("TC Sentinel",))]
+
+
+def test_a_refused_follow_up_is_asked_again_without_the_carried_names() -> None:
+    pipeline, history = _after_chavez()
     answer = pipeline.ask("What did the other outlets say about the strike?", history)
     assert not answer.refused and answer.citations[0].outlet == "Truthout"
     assert "Rebecca" not in answer.search_query and "retried without the names" in " ".join(answer.filters["notes"])
 
 
 def test_the_chat_stream_retries_a_refused_follow_up_as_ask_does() -> None:
-    pipeline = Pipeline(Settings())
-    retriever = memory_retriever(ARTICLES)
-    retriever.embedder = _NoDense()  # type: ignore[assignment]
-    pipeline._retriever = retriever
-    said = "TC Sentinel: Rebecca Bill Chavez, a critic, warned against it. [1]"
-    history = [Turn("Who is Rebecca Bill Chavez?", said, "", ("TC Sentinel",))]
+    pipeline, history = _after_chavez()
     items = list(pipeline.ask_stream("What did the other outlets say about the strike?", history))
     answer = items[-1]
     assert isinstance(answer, Answer) and not answer.refused and answer.citations[0].outlet == "Truthout"
