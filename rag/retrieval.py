@@ -108,8 +108,7 @@ class Retriever:
 
     def _article_text(self, article_id: str) -> str:
         """An indexed article's body, "" when it is gone (a conversation outlives index updates)."""
-        article = self.index.articles.get(article_id)
-        return str(article.body) if article is not None else ""
+        return self.body(article_id) if article_id in self.index.articles else ""
 
     def body(self, article_id: str) -> str:
         """The full text of an indexed article."""
