@@ -42,6 +42,7 @@ from rag.evaluation import read_jsonl  # noqa: E402
 from rag.multihop import INFERENCE_TYPE as INFERENCE  # noqa: E402
 from rag.multihop import NULL_TYPE, score_answer, squash, summarise_answers  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.text.tokens import tokenize  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
 DEFAULT_QUERIES = ROOT.parent / "shared/eval/multihop_rag/queries_dev.jsonl"
@@ -243,6 +244,11 @@ def main() -> int:
         "articles": arts.to_json(),
         "names": names.to_json(),
         "thresholds": {k: float(v) for k, v in th.items()},
+        # The question lengths the models were fitted on: the `auto` selection uses them only inside it.
+        "domain": {
+            "min_question_terms": min(len(set(tokenize([c.question])[0])) for c in fit),
+            "note": "the fewest BM25 terms of a question of the fit half (MultiHop-RAG dev, even lines)",
+        },
         "fit": {
             "data": "MultiHop-RAG dev, even lines (bench/fit_answer.py); held out: the odd lines",
             "queries": len(fit),

@@ -34,7 +34,7 @@ EmbedBackend = Literal["torch", "onnx-int8"]
 #: Where the index lives (the registry in rag/backends/__init__.py).
 BackendName = Literal["local", "postgres"]
 #: How the extractive answerer chooses its quotes (rag/answer/support.py, rag/answer/extractive.py).
-AnswerSelection = Literal["support", "fitted"]
+AnswerSelection = Literal["auto", "support", "fitted"]
 #: What happens to a generated sentence no given passage supports (rag/answer/verify.py).
 UnsupportedPolicy = Literal["drop", "flag"]
 
@@ -174,9 +174,10 @@ class AnswerSettings(_Group):
     and thresholds are in rag/answer/selection_weights.json, docs/evaluation.md "Answers")."""
 
     answer_selection: AnswerSelection = Field(
-        default="support",
-        description="How quotes are chosen: `support` (hand-weighted support score) or `fitted` (the fitted "
-        "evidence models: better on MultiHop-RAG, not yet on every seed question; docs/evaluation.md).",
+        default="auto",
+        description="How quotes are chosen: `fitted` (the evidence models fitted on MultiHop-RAG), `support` "
+        "(a hand-weighted support score), or `auto`: fitted for questions as long as those the models were fitted "
+        'on, support for shorter ones (docs/evaluation.md "Answers").',
     )
     answer_sentences: int = Field(default=4, ge=1, description="At most this many sentences chosen as quotes.")
     answer_chars: int = Field(

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from rag.answer import articles, short
 from rag.answer.articles import ArticleEvidence
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import FEATURES, Candidate, Question, candidates, describe
+from rag.answer.evidence import FEATURES, Candidate, Question, candidates, carried_terms, describe
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.text.names import names_in, sentence_names
 from rag.text.outlets import without_outlets
-from rag.text.tokens import PERSONAL, tokenize, word_tokens
+from rag.text.tokens import PERSONAL, asks_why, tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
 
 REFUSAL = "The articles in this corpus do not answer that question."
@@ -74,13 +74,15 @@ def missing_names(question: str, retriever: CorpusStats) -> list[str]:
 
 def question_of(question: str, query: SearchQuery, outlets: Sequence[str]) -> Question:
     """The question as the evidence model sees it: its words (and the search's), its parts, named outlets."""
-    text = question if question in query.text else f"{question} {query.text}"
+    # A follow-up's search text is the question and the words carried from earlier turns ("What is his job?
+    # Stephen Miller…"): without them the evidence model would look for "job" alone.
+    text = query.text if question in query.text else f"{question} {query.text}"
     parts = [sq.text for sq in query.subqueries if sq.kind == "part"] or [text]
     named = {o for sq in query.subqueries if sq.kind == "source" for o in sq.outlets}
     named |= set(query.outlets) if len(query.outlets) < len(outlets) else set()
     ranges = tuple(dict.fromkeys((sq.since, sq.until) for sq in query.subqueries if sq.since or sq.until))
     names = tuple(without_outlets(names_in(word_tokens(text), question=True), outlets))
-    return Question(text, parts, frozenset(named), ranges, names)
+    return Question(text, parts, frozenset(named), ranges, names, carried_terms(question, text, outlets))
 
 
 def rank_sentences(
@@ -135,7 +137,7 @@ def decide(
     if not arts or arts[0].p < (th["refuse"] if limits.refuse_below is None else limits.refuse_below):
         return None
     chosen = select(arts, th, limits.sentences, limits.chars)
-    groups = with_neighbours(chosen, cands, th["neighbour"], said)
+    groups = with_neighbours(chosen, cands, th["neighbour"], said, asks_why(question))
     found = None
     if limits.short_answer:
         found = short.short_answer(question, groups, cands, outlets, weights.names, th["name"])
@@ -173,11 +175,14 @@ def answer(
         # outlets say, it is not what that source said (MultiHop-RAG's unanswerable questions are mostly these).
         base.warnings.append("the corpus has no articles from: " + ", ".join(query.unknown_sources))
         return base
-    if settings.answer_selection == "support":
+    weights = default_weights()
+    selection = settings.answer_selection
+    if selection == "auto":
+        selection = "fitted" if weights.in_domain(question) else "support"
+    if selection == "support":
         from rag.answer import support
 
         return support.answer_from(base, question, query, hits, retriever, settings)
-    weights = default_weights()
     cands = rank_sentences(question, query, hits, retriever, weights.sentences)
     q = question_of(question, query, retriever.outlets)
     decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings), query.said)
@@ -221,7 +226,7 @@ def select(arts: Sequence[ArticleEvidence], thresholds: dict[str, float], limit:
 
 
 def with_neighbours(
-    chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float, said: str = ""
+    chosen: Sequence[Candidate], cands: Sequence[Candidate], floor: float, said: str = "", why: bool = False
 ) -> list[list[Candidate]]:
     """Each chosen sentence as a quote, grown by the sentence after it in its passage when that one is evidence
     too (its probability at least `floor` times the chosen one's: news prose often names the subject in one
@@ -229,7 +234,9 @@ def with_neighbours(
     with adjacent chosen sentences; and by the sentence before it when it speaks of a person by pronoun
     (`refers_back`), at most `MAX_QUOTE_SENTENCES` in all. A sentence the previous answer already quoted
     (`said`: its text) grows by the next one whatever its score: a follow-up ("Why did he bring it back?") asks
-    for what comes next."""
+    for what comes next. So does the first quote of a `why` question: the sentence that matches the question
+    best states what it asks about ("Experts have said that using military force is extremely risky."), and
+    news prose gives the reason next ("…it would only create more unrest"), in words the question does not use."""
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
         by_passage.setdefault(id(c.hit), []).append(c)
@@ -244,8 +251,10 @@ def with_neighbours(
         while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
             nxt = run[at + 1]
             repeated = bool(said) and group[-1].text in said
+            reason = why and not groups and len(group) == 1
             if (
-                id(nxt) not in picked
+                not reason
+                and id(nxt) not in picked
                 and nxt.p < floor * c.p
                 and not completes(group[-1].text, nxt.text)
                 and not repeated

@@ -10,7 +10,7 @@ Scoring a sentence (all terms are BM25 tokens: stemmed, stop words removed, weig
             + 0.20 · coverage(question terms, its passage)    is it about the asked subject?
             + 0.25 · cosine(question, passage)                 semantic match of the passage
 The weights were set on the seed dev questions and checked on MultiHop-RAG (docs/evaluation.md). In a
-follow-up, the words carried from earlier turns weigh `CARRIED_SHARE` of their IDF in the sentence's own
+follow-up, the words carried from earlier turns weigh `evidence.CARRIED_SHARE` of their IDF in the sentence's own
 coverage: they find the passage, the question's own words pick the sentence.
 
 It refuses, citing nothing, when no sentence reaches `Settings.refusal_threshold` (unset: `REFUSAL_THRESHOLD`),
@@ -26,10 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import coverage, hit_sentences
+from rag.answer.evidence import carried_terms, coverage, hit_sentences, picking
 from rag.answer.extractive import quote_citation
 from rag.config import Settings
-from rag.text.outlets import OutletMatcher
 from rag.text.tokens import asks_why, tokenize
 from rag.types import Answer, Citation, Hit, SearchQuery
 
@@ -46,13 +45,6 @@ _EXTRA_RATIO = 0.6
 # A supporting sentence must itself contain a fair share of the question's terms, not only sit next to
 # the best sentence (neighbours get half credit for ranking; that alone must not put them in the answer).
 _MIN_OWN_COVERAGE = 0.25
-#: In a follow-up, a term only the carried words of earlier turns give (`SearchQuery.text` beyond the user's
-#: question) weighs this share of its IDF when sentences are picked: the carried words find the passage (they
-#: count fully in the passage coverage and the search), the question's own words pick its sentence ("What was
-#: that program called?" is the "program" sentence of the Activision passage, not the Activision one again).
-#: Measured on the tune half of the follow-up dialogues (docs/evaluation.md), follow-ups passed of 40: 0.2 35,
-#: 0.3-0.4 34, 0.5-0.7 33, 0 (own words only) 30, 1 (carried words weighed fully) 28; 0.3 sits mid-plateau.
-CARRIED_SHARE = 0.3
 # Very short fragments ("He said.") are never quoted alone.
 
 
@@ -77,23 +69,13 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     ]
 
 
-def _own_terms(question: str, retriever: CorpusStats) -> set[str]:
-    """The question's own terms, the outlets it names left out ("What did Dawn say?" says nothing about the
-    topic; "What did The Age say about his fortune?" keeps "fortune", though an outlet is called Fortune)."""
-    for mention in OutletMatcher.of(retriever.outlets).find(question):
-        question = question.replace(mention.text, " ")
-    return set(tokenize([question])[0])
-
-
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
     """Every sentence of the hits, scored for support (see the module docstring), best first."""
-    asked = set(tokenize([question])[0])
-    q_terms = set(tokenize([query.text])[0]) | asked
+    q_terms = set(tokenize([query.text])[0]) | set(tokenize([question])[0])
     weights = _weights(retriever, q_terms)
     # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
     # A question asked alone carries nothing, so its weights are unchanged.
-    own = _own_terms(question, retriever)
-    picking = {t: w * (CARRIED_SHARE if own and t not in asked else 1.0) for t, w in weights.items()}
+    pick_w = picking(weights, carried_terms(question, query.text, retriever.outlets))
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
@@ -103,8 +85,8 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
             if 0 <= j < len(cands) and cands[j].hit is c.hit:
                 near |= terms[j]
-        sent_cov = coverage(picking, terms[i], near)
-        c.own = coverage(picking, terms[i])
+        sent_cov = coverage(pick_w, terms[i], near)
+        c.own = coverage(pick_w, terms[i])
         c.support = 0.55 * sent_cov + 0.20 * passage_cov[id(c.hit)] + 0.25 * max(c.hit.dense or 0.0, 0.0)
     cands.sort(key=lambda c: (-c.support, c.rank, c.start))
     return cands

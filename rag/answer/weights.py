@@ -72,6 +72,17 @@ class Weights:
     articles: Logistic
     names: Logistic
     thresholds: dict[str, float]
+    #: The fewest BM25 terms of a question the models were fitted on (the fit's "domain"): outside that range
+    #: they extrapolate, and the `auto` selection does not use them (see `in_domain`).
+    min_question_terms: int = 0
+
+    def in_domain(self, question: str) -> bool:
+        """Whether `question` is as long as the questions the models were fitted on. MultiHop-RAG's questions
+        have 11 to 48 terms; a conversation's ("How big is its screen?") 2 to 9, on which the fitted selection
+        passed fewer dialogue turns than the support selection (docs/evaluation.md "Answers")."""
+        from rag.text.tokens import tokenize
+
+        return len(set(tokenize([question])[0])) >= self.min_question_terms
 
 
 def read_weights(path: Path = WEIGHTS_FILE) -> Weights:
@@ -85,6 +96,7 @@ def read_weights(path: Path = WEIGHTS_FILE) -> Weights:
             logistic(data["articles"], articles.FEATURES, f"{path} (articles)"),
             logistic(data["names"], short.NAME_FEATURES, f"{path} (names)"),
             {k: float(v) for k, v in data["thresholds"].items()},
+            int(data.get("domain", {}).get("min_question_terms", 0)),
         )
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, WeightsProblem):

@@ -229,11 +229,11 @@ def test_a_follow_ups_own_words_pick_its_sentence_and_the_carried_words_count_le
     query = SearchQuery(f"{question} Activision Blizzard keep", question)
     best = support.rank_sentences(question, query, [hit], corpus)[0]
     assert best.text.startswith("One such program")
-    monkeypatch.setattr(support, "CARRIED_SHARE", 1.0)  # carried words weighed as the question's own
+    monkeypatch.setattr(evidence, "CARRIED_SHARE", 1.0)  # carried words weighed as the question's own
     assert support.rank_sentences(question, query, [hit], corpus)[0].text.startswith("Google paid")
     # A question that says nothing itself ("What did Alpha say?") is picked by what it carried.
     query = SearchQuery("Activision Blizzard keep", "What did Alpha say?")
-    monkeypatch.setattr(support, "CARRIED_SHARE", 0.3)
+    monkeypatch.setattr(evidence, "CARRIED_SHARE", 0.3)
     assert support.rank_sentences("What did Alpha say?", query, [hit], corpus)[0].text.startswith("Google paid")
 
 
@@ -250,7 +250,6 @@ def test_a_why_question_quotes_the_sentence_after_the_one_stating_what_it_asks_a
 
 
 def test_a_questions_own_terms_leave_out_the_outlets_it_names_and_only_those() -> None:
-    from rag.answer import support
     from rag.types import Article
 
     from .helpers import memory_retriever
@@ -259,5 +258,69 @@ def test_a_questions_own_terms_leave_out_the_outlets_it_names_and_only_those() -
     corpus = memory_retriever(
         [Article(f"https://{o}.example", o, "t", "2026-04-01", "", "His fortune.") for o in outlets]
     )
-    own = support._own_terms("What did The Age say about his fortune?", corpus)
-    assert "fortun" in own and "age" not in own
+    question = "What did The Age say about his fortune?"
+    # "fortune" is the question's own (not carried); nothing is carried when only an outlet is named.
+    assert evidence.carried_terms(question, f"{question} Rinehart", corpus.outlets) == {"rinehart"}
+    assert evidence.carried_terms("What did The Age say?", "The Age Rinehart", corpus.outlets) == frozenset()
+
+
+def test_a_why_question_grows_its_first_quote_by_the_next_sentence_whatever_its_score() -> None:
+    cands = _cands(
+        _hit("Alpha", "Experts say force is risky. It would create more unrest. Unrelated."), [0.9, 0.01, 0.01]
+    )
+    assert extractive.with_neighbours([cands[0]], cands, floor=0.6, why=True) == [[cands[0], cands[1]]]
+    assert extractive.with_neighbours([cands[0]], cands, floor=0.6) == [[cands[0]]]
+    other = _cands(_hit("Beta", "Beta agrees it is risky. Beta adds more.", 1), [0.8, 0.01], rank=1)
+    # Only the first quote: the others are versions of the claim, not its reason.
+    groups = extractive.with_neighbours([cands[0], other[0]], [*cands, *other], floor=0.6, why=True)
+    assert groups == [[cands[0], cands[1]], [other[0]]]
+
+
+def test_the_evidence_model_sees_a_follow_ups_carried_words_at_a_lower_weight() -> None:
+    from rag.types import SearchQuery
+
+    question = "What is his job?"
+    query = SearchQuery(f"{question} Stephen Miller conference", question)
+    q = extractive.question_of(question, query, ["Dawn"])
+    assert "Stephen Miller" in q.text  # not "job" alone
+    assert q.carried == {"stephen", "miller", "confer"}
+    # A question asked alone carries nothing.
+    alone = "What did Stephen Miller say at the conference?"
+    assert extractive.question_of(alone, SearchQuery(alone, alone), ["Dawn"]).carried == frozenset()
+
+
+def test_auto_selection_uses_the_fitted_models_only_for_questions_as_long_as_their_fit_half() -> None:
+    fitted = weights.read_weights()
+    assert fitted.min_question_terms >= 10  # MultiHop-RAG's questions
+    assert not fitted.in_domain("How big is the Steam Deck OLED's screen?")
+    long = ("Which company, reported by TechCrunch and The Verge in late 2023 for its antitrust trial over app store "
+            "payments, lost a jury verdict to Epic Games over Android app distribution?")  # fmt: skip
+    assert fitted.in_domain(long)
+    assert dataclasses.replace(fitted, min_question_terms=0).in_domain("Why?")
+
+
+def test_auto_selection_sends_a_short_question_to_the_support_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.answer import support
+    from rag.config import Settings
+    from rag.types import Article, SearchQuery
+
+    from .helpers import memory_retriever
+
+    body = ("Stephen Miller told military leaders in Miami that drug cartels can only be defeated "
+            "with military force at the counter cartel conference on Thursday.")  # fmt: skip
+    art = Article("https://alpha.example/1", "Alpha", "Miller in Miami", "2026-03-06", "", body)
+    corpus = memory_retriever([art])
+    ref = ArticleRef(art.id, art.outlet, art.title, art.published, art.url)
+    hits = [Hit(c, ref, score=1.0, dense=0.6) for c in corpus.index.chunks.values()]
+    used: list[str] = []
+    real = support.answer_from
+    monkeypatch.setattr(support, "answer_from", lambda *a: used.append(a[1]) or real(*a))
+    short_q = "What did Miller say about cartels?"
+    long_q = ("What did Stephen Miller tell the military leaders gathered in Miami on Thursday at the counter cartel "
+              "conference about how drug cartels can be defeated?")  # fmt: skip
+    for q in (short_q, long_q):
+        got = extractive.answer(q, SearchQuery(q, q), hits, corpus, Settings(answer_selection="auto"))
+        assert not got.refused and got.citations[0].quote in body
+    assert used == [short_q]
+    extractive.answer(long_q, SearchQuery(long_q, long_q), hits, corpus, Settings(answer_selection="support"))
+    assert used == [short_q, long_q]
