@@ -1,5 +1,8 @@
 """The default answerer: no LLM, the answer is sentences quoted verbatim from the retrieved passages.
 
+The fitted selection below answers questions as long as those its models were fitted on; shorter ones go to
+the support selection (`rag.answer.support`) unless `Settings.answer_selection` forces one (`answer`).
+
     Hits ──rag.answer.evidence──▶ every sentence: p(evidence), for the whole question and for each part
          ──rag.answer.articles──▶ every retrieved article: p(it answers the question)
          ──refuse, or select: one sentence from each article that answers (best first), the one for the part

@@ -1,6 +1,7 @@
-"""The support-score selection (`Settings.answer_selection = "support"`, the default): sentences quoted verbatim,
-chosen by a hand-weighted support score. The fitted selection (`rag.answer.extractive`, "fitted") replaces it
-once it passes the seed questions too (docs/evaluation.md "Answers").
+"""The support-score selection: sentences quoted verbatim, chosen by a hand-weighted support score. The default
+(`Settings.answer_selection = "auto"`) uses it for questions shorter than those the fitted models of
+`rag.answer.extractive` were fitted on (a conversation's "How big is its screen?"), where it passes more
+dialogue turns than they do (docs/evaluation.md "Answers"); `"support"` uses it always.
 
     Hits ──split into sentences──▶ score each against the question ──▶ refuse, or pick the best few
          ──group by outlet, article order──▶ Answer text with [n] after each quote + one Citation per quote

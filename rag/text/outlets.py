@@ -172,12 +172,16 @@ _SLOT_BEFORE = re.compile(rf"\b(?:a|an|the)\s+[\"'‘“]?(?P<name>{_NAME})[\"'�
 _SLOT_AFTER = re.compile(
     rf"\b(?:{_WORK}s?|reported|published|written|covered)\s+(?:from|by|in)\s+[\"'‘“]?(?P<name>{_NAME})"
 )
+# "an article by The Verge and another by CNET" (only after a source named so: "another in Paris" is no source).
+_SLOT_ANOTHER = re.compile(
+    rf"\b{_WORK}s?\s+(?:from|by|in)\s+{_NAME}\s+and\s+another\s+(?:from|by|in)\s+[\"'‘“]?(?P<name>{_NAME})"
+)
 
 
 def source_names(question: str) -> list[tuple[int, int, str]]:
     """Names the question gives as the source of an article ("a Bloomberg article", "a piece from Wired")."""
     found = []
-    for pattern in (_SLOT_BEFORE, _SLOT_AFTER):
+    for pattern in (_SLOT_BEFORE, _SLOT_AFTER, _SLOT_ANOTHER):
         for m in pattern.finditer(question):
             name = m.group("name").rstrip(".'’")
             name = re.sub(r"(?:'s|’s)$", "", name)

@@ -106,6 +106,10 @@ def test_sources_the_corpus_does_not_have():
     assert [n for _, _, n in source_names(q)] == ["Bloomberg", "TechCrunch", "The Wall Street Journal"]
     assert analyse(q, m, REF).unknown_sources == ("Bloomberg", "The Wall Street Journal")
     assert analyse("an article in October from The Verge", m, REF).unknown_sources == ()
+    # "…and another by X" names a second source, but only after a first one ("another in Paris" is a place).
+    two = "Considering an article by The Verge and another by CNET on the Watch Series 9, which feature?"
+    assert analyse(two, m, REF).unknown_sources == ("CNET",)
+    assert analyse("After one strike in London and another in Paris, what changed?", m, REF).unknown_sources == ()
 
 
 def test_a_many_part_question_is_split_with_the_outlets_each_part_names():
