@@ -99,14 +99,18 @@ def test_a_database_killed_mid_update_keeps_the_old_index_and_a_rerun_completes_
 
         real_insert = postgres._insert
 
-        def insert_then_crash(cur, changes, bm25_outlet):  # noqa: ANN001, ANN202
-            out = real_insert(cur, changes, bm25_outlet)  # rows written, transaction not committed
+        killed = []
+
+        def insert_then_crash(cur, changes, *args):  # noqa: ANN001, ANN002, ANN202
+            out = real_insert(cur, changes, *args)  # rows written, transaction not committed
             server.kill()
+            killed.append(True)
             return out
 
         monkeypatch.setattr(postgres, "_insert", insert_then_crash)
         with pytest.raises(Exception):  # noqa: B017 - the connection dies under the writer
             update_index(settings)
+        assert killed  # the writer died mid-update, not before it
         monkeypatch.setattr(postgres, "_insert", real_insert)
         server.restart()
 
