@@ -10,7 +10,7 @@ Tables (all prefixed `rag_`):
                   (rag.lexical), computed in Python; the chunk's length and filter columns copied onto each posting,
                   covering indexes by (term, outlet_cf, first_day), (term, first_day) and (chunk_id, term)
     rag_terms     term, df                    — kept in step with the postings by every update
-    rag_chunk_terms chunk_id, len, tfs (jsonb {term: tf}) — each chunk's terms in one small row (~1 KB), written
+    rag_chunk_terms chunk_id, len, tfs (jsonb {term: tf}) — each chunk's terms in one small row (~1.6 KB), written
                   with the postings by every update of an index a full build made it for (manifest `bm25.forward`):
                   BM25 completes a candidate's score from it, one cached lookup per chunk (`_LOOKUP_FORWARD`)
     rag_stats     n_docs, total_len, max_span — BM25's N and average document length; the widest date range
