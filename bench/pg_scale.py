@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also compare the first N queries' BM25 top-60 with scoring every posting (untimed)",
     )
+    p.add_argument(
+        "--postings-lookups",
+        action="store_true",
+        help="BM25 completes its candidates by postings lookups even when the index has rag_chunk_terms (A/B)",
+    )
     args = p.parse_args(argv)
 
     from rag.backends.postgres import PostgresBackend, connect
@@ -148,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         db = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         conn.close()
         backend = PostgresBackend(dsn)
+        if args.postings_lookups:
+            backend._forward = False  # BM25 completes candidates from the postings, as an index without the table
 
         kinds = ["none", "outlet", "window", "outlet+window"]
         times: dict[str, list[float]] = {k: [] for k in kinds}

@@ -10,6 +10,9 @@ Tables (all prefixed `rag_`):
                   (rag.lexical), computed in Python; the chunk's length and filter columns copied onto each posting,
                   covering indexes by (term, outlet_cf, first_day), (term, first_day) and (chunk_id, term)
     rag_terms     term, df                    — kept in step with the postings by every update
+    rag_chunk_terms chunk_id, len, tfs (jsonb {term: tf}) — each chunk's terms in one small row (~1.6 KB), written
+                  with the postings by every update of an index a full build made it for (manifest `bm25.forward`):
+                  BM25 completes a candidate's score from it, one cached lookup per chunk (`_LOOKUP_FORWARD`)
     rag_stats     n_docs, total_len, max_span — BM25's N and average document length; the widest date range
 
 Lexical ranking is BM25 computed in SQL from the stored tf, df and lengths with bm25s's formula and
@@ -170,9 +173,18 @@ _POSTINGS_INDEXES = [
     "CREATE INDEX IF NOT EXISTS rag_postings_day ON rag_postings (term, first_day) "
     "INCLUDE (last_day, chunk_id, tf, len)",
 ]
+#: Each chunk's terms with their tf (and its BM25 length) in one row: jsonb, whose object keys are looked up by
+#: binary search, so a chunk's tf of a query term is one probe of a small table (~1 GB per million chunks, which
+#: stays in the page cache) instead of one random read per chunk and term into the postings (23 GB per million).
+#: Rows stay uncompressed and inline (toast_tuple_target), so a lookup never decompresses or reads a TOAST table;
+#: the tfs are JSON strings ("2"), a byte each where a JSON number takes 8–11.
+#: Made only by a full build (every article written in that transaction): an index without it (written before it
+#: existed) keeps the postings lookups until then.
+_FORWARD_TABLE = """CREATE TABLE IF NOT EXISTS rag_chunk_terms (
+    chunk_id bigint PRIMARY KEY, len int NOT NULL, tfs jsonb NOT NULL) WITH (toast_tuple_target = 8160)"""
 #: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
-_TABLES = ("rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats",
-           "rag_manifest")  # fmt: skip
+_TABLES = ("rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta", "rag_chunks",
+           "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -301,6 +313,11 @@ class PostgresBackend:
                 "SELECT to_regclass('rag_chunk_meta_day') IS NOT NULL AND to_regclass('rag_chunk_meta_outlet') "
                 "IS NOT NULL AND to_regclass('rag_chunks_outlet_day') IS NOT NULL"
             )[0][0]
+        )
+        # BM25 completes candidates from rag_chunk_terms when the index has it complete (`apply`), else (an index
+        # written before it existed, until its next full build) from the postings, as before.
+        self._forward = (manifest.get("bm25") or {}).get("forward") is True and bool(
+            self._rows("SELECT to_regclass('rag_chunk_terms') IS NOT NULL")[0][0]
         )
         self._view = _IndexView(self)
 
@@ -547,13 +564,24 @@ class PostgresBackend:
     #: sizes as small, so it never reads the term's whole list instead; OFFSET 0 keeps the loop per term).
     _LOOKUP = """w CROSS JOIN LATERAL (SELECT p.chunk_id, p.tf, p.len FROM rag_postings p
                      WHERE p.chunk_id = ANY(ARRAY(SELECT {k}.chunk_id FROM {k})) AND p.term = w.term OFFSET 0) p"""
+    #: The same from rag_chunk_terms: each chunk of `{k}` read once by its id (a small table that stays cached),
+    #: its tf of each query term looked up in its jsonb (binary search over the keys); a lateral `w` per chunk
+    #: (OFFSET 0), so the chunk's row is fetched once for all the terms. Same columns as `_LOOKUP`.
+    _LOOKUP_FORWARD = """{k} JOIN rag_chunk_terms f ON f.chunk_id = {k}.chunk_id
+        CROSS JOIN LATERAL (SELECT x.* FROM (SELECT w.term, w.qtf, w.idf, w.avgdl, (f.tfs ->> w.term)::int AS tf
+                                             FROM w OFFSET 0) x WHERE x.tf IS NOT NULL) w
+        CROSS JOIN LATERAL (SELECT f.chunk_id, w.tf, f.len) p"""
     #: The chunks of `{k}` scored: their exact sum and their bm25s score (every query term looked up).
     _FINAL = """SELECT p.chunk_id, sum({part}::float8) AS s, sum({part} ORDER BY q.pos) AS score
                 FROM {lookup} JOIN q ON q.term = w.term
                 GROUP BY p.chunk_id"""
 
+    def _lookup(self, k: str) -> str:
+        """The query terms' postings of the chunks in `{k}` (`_LOOKUP_FORWARD` when the index has the table)."""
+        return (self._LOOKUP_FORWARD if self._forward else self._LOOKUP).format(k=k)
+
     def _final(self, k: str) -> str:
-        return self._FINAL.format(part=self._PART, lookup=self._LOOKUP.format(k=k))
+        return self._FINAL.format(part=self._PART, lookup=self._lookup(k))
 
     def _bm25(self, tokens: list[str], n: int, where: str, params: list[Any]) -> list[tuple[int, float]]:
         """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term (per term, an
@@ -590,10 +618,10 @@ class PostgresBackend:
                 WHERE w.term = ANY(%s) AND {where}
                 GROUP BY p.chunk_id),
             b AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e ORDER BY e.s DESC, e.chunk_id LIMIT %s),
-            fb AS MATERIALIZED ({complete.format(k="b", part=self._PART, lookup=self._LOOKUP.format(k="b"))}),
+            fb AS MATERIALIZED ({complete.format(k="b", part=self._PART, lookup=self._lookup("b"))}),
             th AS MATERIALIZED (SELECT coalesce((SELECT fb.s FROM fb ORDER BY fb.s DESC OFFSET %s LIMIT 1), -1) AS s),
             r AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e CROSS JOIN th WHERE e.s >= th.s * %s - %s),
-            sr AS MATERIALIZED ({complete.format(k="r", part=self._PART, lookup=self._LOOKUP.format(k="r"))}),
+            sr AS MATERIALIZED ({complete.format(k="r", part=self._PART, lookup=self._lookup("r"))}),
             th2 AS (SELECT coalesce((SELECT sr.s FROM sr ORDER BY sr.s DESC OFFSET %s LIMIT 1), 0) AS s),
             c AS MATERIALIZED (SELECT sr.chunk_id FROM sr CROSS JOIN th2 WHERE sr.s >= th2.s * %s)
         SELECT f.chunk_id, f.score, (SELECT th.s FROM th), (SELECT count(*) FROM r)
@@ -697,8 +725,22 @@ class PostgresBackend:
                     for t in _TABLES:
                         cur.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
                     remove = []
+                # The per-chunk term table is complete only when a full build wrote it (every article written in
+                # this transaction) or every update since did (the manifest says so: an update by a version that
+                # does not know it leaves the flag out). Otherwise it is dropped and BM25 reads the postings.
+                cur.execute("SELECT to_regclass('rag_articles') IS NULL")
+                full = bool(cur.fetchone()[0])
+                if not full:
+                    cur.execute("SELECT count(*) = (SELECT count(*) FROM rag_articles) FROM rag_articles "
+                                "WHERE id = ANY(%s)", [remove])  # fmt: skip
+                    full = bool(cur.fetchone()[0])
+                forward = full or bool(row is not None and (row[0].get("bm25") or {}).get("forward") is True)
                 for stmt in _schema(int(manifest_fields["dimension"])):
                     cur.execute(stmt)
+                if forward:
+                    cur.execute(_FORWARD_TABLE)
+                else:
+                    cur.execute("DROP TABLE IF EXISTS rag_chunk_terms")
                 cur.execute(
                     "INSERT INTO rag_stats (id, n_docs, total_len) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING"
                 )
@@ -723,14 +765,20 @@ class PostgresBackend:
                         "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
                         [remove],
                     )
+                    if forward:
+                        cur.execute(
+                            "DELETE FROM rag_chunk_terms WHERE chunk_id IN "
+                            "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
+                            [remove],
+                        )
                     cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
-                touched |= _insert(cur, changes, bm25_outlet)
+                touched |= _insert(cur, changes, bm25_outlet, forward)
                 cur.execute("SELECT to_regclass('rag_postings_pkey') IS NULL")
                 first_build = bool(cur.fetchone()[0])
                 for stmt in _POSTINGS_INDEXES:  # on a first build: sorted index builds, not row-by-row inserts
                     cur.execute(stmt)
                 if first_build:  # the planner's statistics for the first searches (autovacuum comes later)
-                    for table in ("rag_postings", "rag_chunks", "rag_chunk_meta"):
+                    for table in ("rag_postings", "rag_chunks", "rag_chunk_meta", *(("rag_chunk_terms",) * forward)):
                         cur.execute(f"ANALYZE {table}")
                 if touched:
                     terms = sorted(touched)
@@ -763,7 +811,7 @@ class PostgresBackend:
                     "backend": "postgres",
                     "schema": SCHEMA_VERSION,
                     "vector_index": {"type": index_kind},
-                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene"},
+                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene", "forward": forward},
                 }
                 cur.execute(
                     "INSERT INTO rag_manifest VALUES (1, %s::jsonb) "
@@ -806,8 +854,9 @@ class PostgresBackend:
             conn.close()
 
 
-def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
-    """COPY the new articles, chunks (with vectors) and postings; returns the terms they hold."""
+def _insert(cur: Any, changes: Changes, bm25_outlet: bool, forward: bool = False) -> set[str]:
+    """COPY the new articles, chunks (with vectors) and postings (and with `forward` each chunk's terms into
+    rag_chunk_terms); returns the terms they hold."""
     arts = {a.id: a for a in changes.add_articles}
     with cur.copy("COPY rag_articles (id, outlet, title, published, url, body, source, hash) FROM STDIN") as copy:
         for a in changes.add_articles:
@@ -858,6 +907,13 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool) -> set[str]:
             for term, tf in Counter(toks).items():
                 copy.write_row((c.id, tf, length, term, outlet, first, last))
                 terms.add(term)
+    if forward:
+        from psycopg.types.json import Jsonb
+
+        with cur.copy("COPY rag_chunk_terms (chunk_id, len, tfs) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4", "jsonb"])
+            for c, toks in zip(changes.add_chunks, tokens, strict=True):
+                copy.write_row((c.id, len(toks), Jsonb({t: str(tf) for t, tf in Counter(toks).items()})))
     if changes.add_sentences is not None and len(changes.add_sentences):
         sv = changes.add_sentences
         with cur.copy("COPY rag_sentences (chunk_id, spans, vectors) FROM STDIN WITH (FORMAT BINARY)") as copy:
