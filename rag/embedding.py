@@ -175,7 +175,7 @@ class OnnxEmbedder(Embedder):
 
     backend = "onnx-int8"
 
-    def __init__(self, name: str, batch_size: int = 32, cache_dir: Path | None = None) -> None:
+    def __init__(self, name: str, batch_size: int = 32, cache_dir: Path | None = None, threads: int = 0) -> None:
         from rag import onnx_backend
 
         self.name = name
@@ -185,7 +185,7 @@ class OnnxEmbedder(Embedder):
             raise ModelUnavailable(f"the onnx-int8 backend needs a local model folder, '{name}' is not one")
         try:
             folder = onnx_backend.ensure_export(path, Path(cache_dir or get_settings().cache_dir))
-            self.model = onnx_backend.OnnxModel.from_cache(path, folder)
+            self.model = onnx_backend.OnnxModel.from_cache(path, folder, threads)
         except (ImportError, onnx_backend.OnnxExportError) as exc:
             raise ModelUnavailable(
                 f"cannot run '{name}' with the onnx-int8 backend ({exc}); set RAG_EMBED_BACKEND=torch"
@@ -207,14 +207,22 @@ class OnnxEmbedder(Embedder):
 
 
 def get_embedder(
-    name: str = DEFAULT_MODEL, batch_size: int = 32, backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None
+    name: str = DEFAULT_MODEL,
+    batch_size: int = 32,
+    backend: str = DEFAULT_BACKEND,
+    cache_dir: Path | None = None,
+    threads: int = 0,
 ) -> Embedder:
-    """The process-wide model for `name` on `backend`, loaded on first use (thread-safe)."""
+    """The process-wide model for `name` on `backend`, loaded on first use (thread-safe). `threads`: the
+    onnx-int8 session's threads when this call loads it (0: one per core; torch follows OMP_NUM_THREADS)."""
     if backend not in BACKENDS:
         raise ModelUnavailable(f"unknown embedding backend '{backend}' (known: {', '.join(BACKENDS)})")
     with _lock:
         emb = _models.get((name, backend))
         if emb is None:
-            emb = Embedder(name, batch_size) if backend == "torch" else OnnxEmbedder(name, batch_size, cache_dir)
+            if backend == "torch":
+                emb = Embedder(name, batch_size)
+            else:
+                emb = OnnxEmbedder(name, batch_size, cache_dir, threads)
             _models[(name, backend)] = emb
         return emb

@@ -212,7 +212,10 @@ def _export(model_dir: Path, out: Path) -> None:
 class OnnxModel:
     """An exported model run by onnxruntime: `encode(texts)` returns L2-normalised float32 rows."""
 
-    def __init__(self, model_dir: Path, onnx_path: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, model_dir: Path, onnx_path: Path, meta: dict[str, Any], threads: int = 0) -> None:
+        """`threads`: the session's intra-op threads (0: ONNX Runtime's default, one per core). A process that
+        shares the cores with others of its kind (a Ray actor per core) takes 1: each pool's threads spin
+        while waiting, and two pools of 2 on 2 cores take turns instead of running side by side."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -223,13 +226,16 @@ class OnnxModel:
         self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.dimension = int(meta["dimension"])
 
     @classmethod
-    def from_cache(cls, model_dir: Path, folder: Path) -> OnnxModel:
-        return cls(model_dir, folder / ONNX_FILE, _read_json(folder / META_FILE))
+    def from_cache(cls, model_dir: Path, folder: Path, threads: int = 0) -> OnnxModel:
+        return cls(model_dir, folder / ONNX_FILE, _read_json(folder / META_FILE), threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """One padded batch through the model, mean-pooled over real tokens and normalised."""

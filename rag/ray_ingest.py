@@ -49,7 +49,8 @@ class _EmbedActor:
 
         from rag.embedding import get_embedder
 
-        self.embedder = get_embedder(model, batch_size, backend, Path(cache_dir))
+        # One thread: the actor holds one CPU (`num_cpus=1`), and its neighbours the others.
+        self.embedder = get_embedder(model, batch_size, backend, Path(cache_dir), threads=1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         spans = [[_span(p) for p in str(s).split(",") if p] for s in batch["spans"]]
