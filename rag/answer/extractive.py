@@ -81,11 +81,18 @@ def question_of(question: str, query: SearchQuery, outlets: Sequence[str]) -> Qu
     # Stephen Miller…"): without them the evidence model would look for "job" alone.
     text = query.text if question in query.text else f"{question} {query.text}"
     parts = [sq.text for sq in query.subqueries if sq.kind == "part"] or [text]
-    named = {o for sq in query.subqueries if sq.kind == "source" for o in sq.outlets}
-    named |= set(query.outlets) if len(query.outlets) < len(outlets) else set()
+    named = named_outlets(query, outlets)
     ranges = tuple(dict.fromkeys((sq.since, sq.until) for sq in query.subqueries if sq.since or sq.until))
     names = tuple(without_outlets(names_in(word_tokens(text), question=True), outlets))
-    return Question(text, parts, frozenset(named), ranges, names, carried_terms(question, text, outlets))
+    return Question(text, parts, named, ranges, names, carried_terms(question, text, outlets))
+
+
+def named_outlets(query: SearchQuery, outlets: Sequence[str]) -> frozenset[str]:
+    """The outlets the question names as sources ("What did Dawn say…") or the search was narrowed to (a filter,
+    "What about the other outlets?"); none when the search covers every outlet."""
+    named = {o for sq in query.subqueries if sq.kind == "source" for o in sq.outlets}
+    named |= set(query.outlets) if len(query.outlets) < len(outlets) else set()
+    return frozenset(named)
 
 
 def rank_sentences(

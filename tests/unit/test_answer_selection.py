@@ -324,3 +324,19 @@ def test_auto_selection_sends_a_short_question_to_the_support_selection(monkeypa
     assert used == [short_q]
     extractive.answer(long_q, SearchQuery(long_q, long_q), hits, corpus, Settings(answer_selection="support"))
     assert used == [short_q, long_q]
+
+
+def test_support_selection_quotes_each_named_outlet_at_half_the_best_support() -> None:
+    from rag.answer import support
+
+    def cand(outlet: str, value: float, n: int) -> support.Candidate:
+        hit = _hit(outlet, f"{outlet} reports on the strikes.", n)
+        return support.Candidate(hit, 0, len(hit.chunk.text), hit.chunk.text, support=value, own=0.5, rank=n)
+
+    best, dawn, evrim = cand("Truthout", 0.28, 0), cand("Dawn", 0.15, 1), cand("Evrim", 0.15, 2)
+    # Not named: another outlet needs 0.85 of the best to stand beside it.
+    assert support._select([best, dawn, evrim], limit=4) == [best]
+    # "And the other outlets?" narrowed the search to Dawn and Truthout: Dawn's version is asked for.
+    assert support._select([best, dawn, evrim], limit=4, named=frozenset({"Dawn", "Truthout"})) == [best, dawn]
+    weak = cand("Dawn", 0.10, 3)
+    assert support._select([best, weak], limit=4, named=frozenset({"Dawn"})) == [best]  # under half the best
