@@ -65,6 +65,18 @@ def _same_as_every_posting(backend, queries: list[list[str]]) -> int:  # noqa: A
     return checked
 
 
+def _reads(dsn: str, forward: bool, queries: int = 8) -> None:
+    """A reader opened on `dsn` takes the term table (`forward`) or the postings path, and ranks exactly."""
+    from rag.backends.postgres import PostgresBackend
+
+    backend = PostgresBackend(dsn)
+    try:
+        assert backend._forward is forward
+        assert _same_as_every_posting(backend, _queries(count=queries)) == queries * len(FILTERS) * 2
+    finally:
+        backend.close()
+
+
 def test_the_term_table_ranks_as_every_posting_and_stays_in_step_through_updates(pg_server, monkeypatch) -> None:
     from rag.backends import postgres
     from rag.backends.postgres import PostgresBackend
@@ -120,21 +132,11 @@ def test_an_index_without_the_table_keeps_the_postings_path_until_a_full_build(p
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE rag_chunk_terms")
         conn.execute("UPDATE rag_manifest SET manifest = %s::jsonb", [json.dumps(old)])
-    backend = PostgresBackend(dsn)
-    try:
-        assert not backend._forward
-        assert _same_as_every_posting(backend, _queries(count=8)) > 50
-    finally:
-        backend.close()
+    _reads(dsn, forward=False)
     # An update keeps it so: no table (it would hold only the new chunks), the postings path, still exact.
     m = PostgresBackend.apply(dsn, _corpus(30, start=300, seed=1), FIELDS, m["generation"])
     assert m["bm25"]["forward"] is False and not _has_table(dsn)
-    backend = PostgresBackend(dsn)
-    try:
-        assert not backend._forward
-        assert _same_as_every_posting(backend, _queries(count=8)) > 50
-    finally:
-        backend.close()
+    _reads(dsn, forward=False)
     # A full build (`rag index --rebuild`: every article replaced) makes the table, complete.
     every = _corpus(150, seed=2)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -143,12 +145,7 @@ def test_an_index_without_the_table_keeps_the_postings_path_until_a_full_build(p
                               m["generation"])  # fmt: skip
     assert m["bm25"]["forward"] is True
     _table_matches_postings(dsn)
-    backend = PostgresBackend(dsn)
-    try:
-        assert backend._forward
-        assert _same_as_every_posting(backend, _queries(count=8)) > 50
-    finally:
-        backend.close()
+    _reads(dsn, forward=True)
 
 
 def test_a_table_an_older_writer_left_behind_is_not_read_and_the_next_update_drops_it(pg_server) -> None:
@@ -164,11 +161,6 @@ def test_a_table_an_older_writer_left_behind_is_not_read_and_the_next_update_dro
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM rag_chunk_terms WHERE chunk_id < 30")  # as if those chunks were written without it
         conn.execute("UPDATE rag_manifest SET manifest = %s::jsonb", [json.dumps(stale)])
-    backend = PostgresBackend(dsn)
-    try:
-        assert not backend._forward
-        assert _same_as_every_posting(backend, _queries(count=5)) > 30
-    finally:
-        backend.close()
+    _reads(dsn, forward=False, queries=5)
     m = PostgresBackend.apply(dsn, _corpus(10, start=300, seed=1), FIELDS, m["generation"])
     assert m["bm25"]["forward"] is False and not _has_table(dsn)
