@@ -32,6 +32,8 @@ from rag.types import Answer, Citation, Turn
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "eval"
 FILES = {"seeds": EVAL / "dialogues_seeds.jsonl", "multihop": EVAL / "dialogues_multihop.jsonl"}
+#: The clean held-out check (all `heldout`, eval/README.md): well formed and its facts in the articles, too.
+FRESH = {"seeds": EVAL / "dialogues_fresh_seeds.jsonl", "multihop": EVAL / "dialogues_fresh_multihop.jsonl"}
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
 
@@ -255,6 +257,7 @@ def test_seed_dialogue_facts_are_in_the_articles() -> None:
     for a in read_corpus(ROOT / "seeds").articles:
         texts.setdefault(a.outlet, []).append(a.title + "\n" + a.body)
     assert _check_facts(read_jsonl(FILES["seeds"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["seeds"]), texts) == []
 
 
 @pytest.mark.skipif(not MULTIHOP_CORPUS.exists(), reason="the shared MultiHop-RAG corpus is not there")
@@ -264,6 +267,15 @@ def test_multihop_dialogue_facts_are_in_the_articles() -> None:
         a = json.loads(line)
         texts.setdefault(a["outlet"], []).append(a["title"] + "\n" + a["body"])
     assert _check_facts(read_jsonl(FILES["multihop"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["multihop"]), texts) == []
+
+
+@pytest.mark.parametrize("name", list(FRESH))
+def test_fresh_dialogue_file_is_well_formed_and_all_held_out(name: str) -> None:
+    rows = read_jsonl(FRESH[name])
+    assert check_dialogues(rows) == [] and {r["split"] for r in rows} == {"heldout"}
+    every = [r["id"] for path in [*FILES.values(), *FRESH.values()] for r in read_jsonl(path)]
+    assert len(set(every)) == len(every)
 
 
 def test_evaluation_module_exports() -> None:
