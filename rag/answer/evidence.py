@@ -91,7 +91,7 @@ class Candidate:
 
 def carried_terms(question: str, text: str, outlets: Sequence[str]) -> frozenset[str]:
     """The terms of `text` (a follow-up's search text) that the user's `question` does not give itself: the
-    ones to weigh by `CARRIED_SHARE` when a sentence is picked. None when the question has no topic word of its
+    ones to weigh by `CARRIED_SHARE` when a sentence is picked. Empty when the question has no topic word of its
     own ("What did Dawn say?": the outlets it names left out), which is then picked by what it carried."""
     asked = set(tokenize([question])[0])
     for mention in OutletMatcher.of(outlets).find(question):

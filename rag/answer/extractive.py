@@ -96,15 +96,21 @@ def named_outlets(query: SearchQuery, outlets: Sequence[str]) -> frozenset[str]:
 
 
 def rank_sentences(
-    question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats, model: Logistic | None = None
+    question: str,
+    query: SearchQuery,
+    hits: list[Hit],
+    retriever: CorpusStats,
+    model: Logistic | None = None,
+    q: Question | None = None,
 ) -> list[Candidate]:
-    """Every sentence of the hits with the sentence model's probabilities, best first."""
+    """Every sentence of the hits with the sentence model's probabilities, best first (`q`: `question_of` the
+    question, when the caller has it already)."""
     model = model or default_weights().sentences
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = candidates(hits, bodies)
     embedder = retriever.embedder
     encode = embedder.encode_queries if embedder is not None else None
-    q = question_of(question, query, retriever.outlets)
+    q = q or question_of(question, query, retriever.outlets)
     stored = retriever.sentences(sorted({h.chunk.id for h in hits}))
     describe(q, cands, retriever.idf, encode, model, EMBED_TOP, stored)
     cands.sort(key=lambda c: (-c.p, c.rank, c.start))
@@ -193,8 +199,8 @@ def answer(
         from rag.answer import support
 
         return support.answer_from(base, question, query, hits, retriever, settings)
-    cands = rank_sentences(question, query, hits, retriever, weights.sentences)
     q = question_of(question, query, retriever.outlets)
+    cands = rank_sentences(question, query, hits, retriever, weights.sentences, q)
     decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings), query.said)
     if decided is None:
         return base

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.text.tokens import tokenize
+
 WEIGHTS_FILE = Path(__file__).with_name("selection_weights.json")
 
 
@@ -80,8 +82,6 @@ class Weights:
         """Whether `question` is as long as the questions the models were fitted on. MultiHop-RAG's questions
         have 11 to 48 terms; a conversation's ("How big is its screen?") 2 to 9, on which the fitted selection
         passed fewer dialogue turns than the support selection (docs/evaluation.md "Answers")."""
-        from rag.text.tokens import tokenize
-
         return len(set(tokenize([question])[0])) >= self.min_question_terms
 
 
