@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +117,19 @@ class Embedder:
         what the passage is about; embedded alone, it would not (cosine to the question it answers 0.61 in its
         chunk, 0.35 alone, docs/evaluation.md "Answers"). A span past the model's token limit gets a zero row.
         """
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        runs = (self._encode_spans(text, list(sp)) for text, sp in zip(texts, spans, strict=True))
+        return self._gather(runs, len(texts), progress)
+
+    def _gather(
+        self, runs: Iterable[tuple[np.ndarray, np.ndarray]], n: int, progress: Callable[[int], None] | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The `n` (vector, span rows) results of `runs`, in order, reporting progress every 32."""
+        out = np.empty((n, self.dimension), dtype=np.float32)
         rows: list[np.ndarray] = []
-        for i, (text, sp) in enumerate(zip(texts, spans, strict=True)):
-            out[i], r = self._encode_spans(text, list(sp))
+        for i, (vec, r) in enumerate(runs):
+            out[i] = vec
             rows.append(r)
-            if progress is not None and ((i + 1) % 32 == 0 or i + 1 == len(texts)):
+            if progress is not None and ((i + 1) % 32 == 0 or i + 1 == n):
                 progress(i + 1)
         return out, rows
 
@@ -229,16 +236,9 @@ class OnnxEmbedder(Embedder):
         with _lock:
             if self._bulk is None:
                 self._bulk = onnx_backend.OnnxModel.from_cache(*self._files, threads=1)
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        rows: list[np.ndarray] = []
         with ThreadPoolExecutor(cores, thread_name_prefix="embed") as pool:
             runs = pool.map(lambda ts: self._bulk.encode_spans(ts[0], list(ts[1])), zip(texts, spans, strict=True))
-            for i, (vec, r) in enumerate(runs):
-                out[i] = vec
-                rows.append(r)
-                if progress is not None and ((i + 1) % 32 == 0 or i + 1 == len(texts)):
-                    progress(i + 1)
-        return out, rows
+            return self._gather(runs, len(texts), progress)
 
 
 def get_embedder(
