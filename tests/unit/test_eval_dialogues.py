@@ -33,7 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "eval"
 FILES = {"seeds": EVAL / "dialogues_seeds.jsonl", "multihop": EVAL / "dialogues_multihop.jsonl"}
 #: The clean held-out check (all `heldout`, eval/README.md): well formed and its facts in the articles, too.
-FRESH = {"seeds": EVAL / "dialogues_fresh_seeds.jsonl", "multihop": EVAL / "dialogues_fresh_multihop.jsonl"}
+FRESH = {
+    "seeds": EVAL / "dialogues_fresh_seeds.jsonl",
+    "multihop": EVAL / "dialogues_fresh_multihop.jsonl",
+    "seeds2": EVAL / "dialogues_fresh2_seeds.jsonl",
+    "multihop2": EVAL / "dialogues_fresh2_multihop.jsonl",
+}
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
 
@@ -258,6 +263,7 @@ def test_seed_dialogue_facts_are_in_the_articles() -> None:
         texts.setdefault(a.outlet, []).append(a.title + "\n" + a.body)
     assert _check_facts(read_jsonl(FILES["seeds"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["seeds"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["seeds2"]), texts) == []
 
 
 @pytest.mark.skipif(not MULTIHOP_CORPUS.exists(), reason="the shared MultiHop-RAG corpus is not there")
@@ -268,6 +274,7 @@ def test_multihop_dialogue_facts_are_in_the_articles() -> None:
         texts.setdefault(a["outlet"], []).append(a["title"] + "\n" + a["body"])
     assert _check_facts(read_jsonl(FILES["multihop"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["multihop"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["multihop2"]), texts) == []
 
 
 @pytest.mark.parametrize("name", list(FRESH))
