@@ -24,13 +24,12 @@ import numpy as np
 
 from rag.answer.evidence import Candidate
 from rag.answer.weights import Logistic
+from rag.text.asks import asks_for_a_name
 from rag.text.names import names_in
 from rag.text.outlets import without_outlets
-from rag.text.tokens import AUX, PERSONAL, WH, word_tokens
+from rag.text.tokens import word_tokens
 
 NAME_FEATURES = ("articles", "outlets", "rank_sum", "in_quotes", "best_p", "words", "in_title")
-#: Words after "what" that make it a question about a thing rather than a name ("What about…", "What if…").
-_NOT_A_NOUN = AUX | PERSONAL | WH | frozenset("about if else happened happens the a an".split())
 
 
 @dataclass(slots=True)
@@ -47,19 +46,6 @@ class NameCandidate:
 class ShortAnswer:
     text: str
     groups: list[list[Candidate]]  # the quotes that hold it (one added if none of the chosen does)
-
-
-def asks_for_a_name(question: str) -> bool:
-    """Whether the question's first question word asks for an entity: who/whom/whose, which, what + noun."""
-    words = [t.low for t in word_tokens(question)]
-    for i, w in enumerate(words):
-        if w in {"who", "whom", "whose", "which"}:
-            return True
-        if w == "what":
-            return i + 1 < len(words) and words[i + 1] not in _NOT_A_NOUN
-        if w in WH:
-            return False
-    return False
 
 
 def _key_words(text: str) -> frozenset[str]:

@@ -326,12 +326,13 @@ def test_auto_selection_sends_a_short_question_to_the_support_selection(monkeypa
     assert used == [short_q, long_q]
 
 
-def test_support_selection_quotes_each_named_outlet_at_half_the_best_support() -> None:
+def test_support_selection_quotes_each_named_outlet_at_half_the_best_score() -> None:
     from rag.answer import support
 
     def cand(outlet: str, value: float, n: int) -> support.Candidate:
         hit = _hit(outlet, f"{outlet} reports on the strikes.", n)
-        return support.Candidate(hit, 0, len(hit.chunk.text), hit.chunk.text, support=value, own=0.5, rank=n)
+        text = hit.chunk.text
+        return support.Candidate(hit, 0, len(text), text, support=value, score=value, own=0.5, rank=n)
 
     best, dawn, evrim = cand("Truthout", 0.28, 0), cand("Dawn", 0.15, 1), cand("Evrim", 0.15, 2)
     # Not named: another outlet needs 0.85 of the best to stand beside it.
@@ -340,3 +341,68 @@ def test_support_selection_quotes_each_named_outlet_at_half_the_best_support() -
     assert support._select([best, dawn, evrim], limit=4, named=frozenset({"Dawn", "Truthout"})) == [best, dawn]
     weak = cand("Dawn", 0.10, 3)
     assert support._select([best, weak], limit=4, named=frozenset({"Dawn"})) == [best]  # under half the best
+
+
+def _support_corpus(body: str):  # noqa: ANN202 - a Retriever
+    from rag.types import Article
+
+    from .helpers import memory_retriever
+
+    art = Article("https://alpha.example/1", "Alpha", "The strikes", "2026-03-06", "", body)
+    corpus = memory_retriever([art])
+    ref = ArticleRef(art.id, art.outlet, art.title, art.published, art.url)
+    return corpus, [Hit(c, ref, score=1.0, dense=0.5) for c in corpus.index.chunks.values()]
+
+
+def test_support_ranks_the_sentence_holding_the_asked_kind_of_answer_first() -> None:
+    from rag.answer import support
+    from rag.types import SearchQuery
+
+    body = "The boats were struck off the coast of Venezuela. The boats were struck 44 times."
+    corpus, hits = _support_corpus(body)
+    q = "How many boats were struck?"
+    ranked = support.rank_sentences(q, SearchQuery(q, q), hits, corpus)
+    assert ranked[0].text == "The boats were struck 44 times."
+    assert ranked[0].support == pytest.approx(ranked[1].support)  # the same words: only the kind tells them apart
+    q = "Where were the boats struck?"  # asks for a name: Venezuela
+    assert support.rank_sentences(q, SearchQuery(q, q), hits, corpus)[0].text.endswith("Venezuela.")
+
+
+def test_support_ranks_by_the_sentence_vectors_match_to_the_questions_own_words() -> None:
+    """A follow-up's carried words find the passage; the sentence whose stored vector is nearest the question's
+    own words ("What does it cost?" → "…price tag") ranks first (a scripted encoder stands in for the model)."""
+    from rag.answer import support
+    from rag.sentence_vectors import SentenceVectors
+    from rag.types import SearchQuery
+
+    body = "The Cybertruck launched with a big event. The Cyberbeast has a $99,990 price tag, the company says."
+    corpus, hits = _support_corpus(body)
+    first_end = body.index(".") + 1
+    spans = [(0, first_end), (first_end + 1, len(body))]
+    vectors = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], dtype=np.float32)
+
+    class Encoder:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            self.seen += texts
+            return np.array([[0, 1.0, 0, 0]] * len(texts), dtype=np.float32)  # "cost" is near "price tag"
+
+    class Corpus:
+        def __init__(self) -> None:
+            self.embedder = Encoder()
+
+        def __getattr__(self, name: str):  # noqa: ANN204 - idf, knows, body, outlets from the real retriever
+            return getattr(corpus, name)
+
+        def sentences(self, chunk_ids: list[int]) -> SentenceVectors:
+            return SentenceVectors.of(hits[0].chunk.id, spans, vectors)
+
+    q, search = "What does it cost?", "What does it cost? Cybertruck launched event"  # asks no kind
+    stats = Corpus()
+    ranked = support.rank_sentences(q, SearchQuery(q, search), hits, stats)
+    assert ranked[0].text.startswith("The Cyberbeast")
+    assert stats.embedder.seen == [q]  # the question's own words, not the search text
+    plain = support.rank_sentences(q, SearchQuery(q, search), hits, corpus)  # no vectors: the support decides
+    assert plain[0].text.startswith("The Cybertruck launched")

@@ -61,3 +61,38 @@ def test_tokens_come_without_the_retrievers_thread_limit() -> None:
     code = "import sys, rag.text.tokens, rag.reading; print('rag.retrieval' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -> None:
+    from rag.text.asks import asked_kind, asks_for_a_name
+
+    kinds = {
+        "How many people have died in the boat strikes?": "number",
+        "And how much did Google pay them?": "number",
+        "What percentage of the vote did she get?": "number",
+        "When did Trump order the use of force?": "date",
+        "In what year was the deal signed?": "date",
+        "How long has the deal been in place?": "duration",
+        "Who is the judge in the trial?": "name",
+        "Which teams were in the running?": "name",
+        "Why did the strikes pause?": None,
+        "What did Dawn say about Hegseth?": None,
+        "Did the court rule against Google?": None,
+    }
+    assert {q: asked_kind(q) for q in kinds} == kinds
+    assert asks_for_a_name("What company makes it?") and not asks_for_a_name("What about Mexico?")
+
+
+def test_a_sentence_holds_an_answer_of_the_asked_kind() -> None:
+    from rag.text.asks import holds_kind
+
+    assert holds_kind("The nine-person jury decided against Google.", "number")
+    assert holds_kind("It carries a $99,990 price tag.", "number")
+    assert not holds_kind("Cue had one message for the court.", "number")  # "one" is mostly a pronoun
+    assert not holds_kind("In 2023 the company grew.", "number")  # a bare year dates, it does not count
+    assert holds_kind("In 2023 the company grew.", "date")
+    assert holds_kind("The first deliveries came on November 30.", "date")
+    assert not holds_kind("Officials may announce it soon.", "date")  # "may" the verb is no month
+    assert holds_kind("The ISA has been in place since 2002.", "duration")
+    assert holds_kind("Judge Amit Mehta ruled on Google's list.", "name", known=["Google"])
+    assert not holds_kind("The trial over Google continued.", "name", known=["Google"])

@@ -1,0 +1,101 @@
+"""What a question asks for, read from its question word: a number ("How many…", "How much…"), a date
+("When…", "What year…"), a name ("Who…", "Which…", "Where…"), and whether a sentence holds an answer of
+that kind.
+
+Why: a sentence can share the question's words and still not answer it. "How many people have died in the
+boat strikes?" shares "many" and "strikes" with a remark that holds no figure; the sentence that answers it
+("…resulting in 150 deaths") may share only "strikes". The kind of answer asked for is a signal no word
+overlap gives (the answer-type check of classic question answering). Only English question words and the
+forms numbers and dates take are listed here, nothing of any corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from rag.text.dates import MONTH_WORD, WEEKDAYS
+from rag.text.names import names_in
+from rag.text.tokens import AUX, PERSONAL, WH, word_tokens
+
+Kind = Literal["number", "date", "duration", "name"]
+
+#: "how" + one of these asks for a quantity ("How many…", "How long did it last?").
+_HOW_MUCH = frozenset("many much long far big large old often tall high deep wide heavy fast expensive".split())
+#: "what/which" + one of these asks for a quantity or a date rather than a name.
+_NUMBER_NOUNS = frozenset("percentage percent share number amount price cost figure total size rate age sum".split())
+_DATE_NOUNS = frozenset("year date day month time week decade".split())
+#: Words after "what" that make it a question about a thing rather than a name ("What about…", "What if…").
+_NOT_A_NOUN = AUX | PERSONAL | WH | frozenset("about if else happened happens the a an".split())
+
+_NUMBER_WORDS = (
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands "
+    "million millions billion billions trillion dozen dozens half percent"
+)
+# A figure: digits (not a bare year, which dates a sentence rather than counting anything), "$", "%", or a
+# number word, also inside a compound ("nine-person jury", "two-thirds"); not "one", mostly a pronoun.
+_NUMBER = re.compile(
+    r"[$€£%]|\b(?!(?:19|20)\d\d\b)\d[\d,.]*\b|(?<![\w'’])(?:" + "|".join(_NUMBER_WORDS.split()) + r")(?![\w'’])",
+    re.I,
+)
+# Month and weekday names are matched as written (capitalised: "may" is a verb); the rest either way.
+_DATE = re.compile(
+    r"\b(?:" + MONTH_WORD.pattern + "|" + "|".join(WEEKDAYS) + r")(?![\w-])|\b(?:19|20)\d\d\b"
+    r"|(?i:\b(?:yesterday|today|tonight|ago)\b|\b(?:last|next|this|earlier this|later this)\s+"
+    r"(?:week|month|year|spring|summer|fall|autumn|winter)\b)"
+)
+
+
+def _question_word(question: str) -> tuple[str, str] | None:
+    """The question's first question word and the word after it ("how", "many"), or None."""
+    words = [t.low for t in word_tokens(question)]
+    for i, w in enumerate(words):
+        if w in WH:
+            return w, (words[i + 1] if i + 1 < len(words) else "")
+    return None
+
+
+def asked_kind(question: str) -> Kind | None:
+    """The kind of answer `question` asks for, or None when its question word does not say one ("What did X
+    say?", "Why…", a yes/no question)."""
+    found = _question_word(question)
+    if found is None:
+        return None
+    wh, nxt = found
+    if wh == "when" or (wh in {"what", "which"} and nxt in _DATE_NOUNS):
+        return "date"
+    if wh == "how" and nxt == "long":
+        return "duration"  # "for two weeks", "since 2002"
+    if (wh == "how" and nxt in _HOW_MUCH) or (wh in {"what", "which"} and nxt in _NUMBER_NOUNS):
+        return "number"
+    if wh in {"who", "whom", "whose", "which", "where"}:
+        return "name"
+    return None
+
+
+def asks_for_a_name(question: str) -> bool:
+    """Whether the question's first question word asks for an entity: who/whom/whose, which, what + noun
+    (the short answer's question: `rag.answer.short`)."""
+    found = _question_word(question)
+    if found is None:
+        return False
+    wh, nxt = found
+    return wh in {"who", "whom", "whose", "which"} or (wh == "what" and bool(nxt) and nxt not in _NOT_A_NOUN)
+
+
+def holds_kind(sentence: str, kind: Kind, known: Sequence[str] = ()) -> bool:
+    """Whether `sentence` holds an answer of `kind`: a figure, a date, or a name other than the `known` ones
+    (the question's own names and the outlets: a sentence naming only what the question names does not say
+    who)."""
+    if kind == "number":
+        return _NUMBER.search(sentence) is not None
+    if kind == "date":
+        return _DATE.search(sentence) is not None
+    if kind == "duration":
+        return _NUMBER.search(sentence) is not None or _DATE.search(sentence) is not None
+    lowered = [k.lower() for k in known]
+    return any(
+        not any(n.lower() in k or k in n.lower() for k in lowered) for n in names_in(word_tokens(sentence), False)
+    )
