@@ -216,14 +216,19 @@ def _expletive_it(tokens: list[Token], i: int) -> bool:
     return False
 
 
-def _possessive_bound(tokens: list[Token], i: int) -> bool:
+def _possessive_bound(tokens: list[Token], i: int, not_persons: frozenset[str] = frozenset()) -> bool:
     """Whether a possessive ("its", "his", "their") can belong to something named before it in the question.
 
     A name before it ("Did Reuters change its story?") or a "which/what + noun" phrase ("Which company … its
-    platform") can own it; "What did its CEO say?" or "What was her role?" have no owner in the question.
+    platform") can own it; "What did its CEO say?" or "What was her role?" have no owner in the question. A
+    personal one ("his", "her") is not owned by the words in `not_persons` (an outlet's name: in "What did
+    Fortune say about his ties to Trump?" "his" is someone an earlier turn named).
     """
+    personal = tokens[i].low in PERSONAL
     for j in range(i):
         t = tokens[j]
+        if personal and t.low in not_persons:
+            continue
         if t.cap and t.low not in STOP and not (j == 0 and t.low in IMPERATIVES):
             return True
         if t.low in {"which", "what", "whose"} and j + 1 < i and tokens[j + 1].low not in STOP:
@@ -233,8 +238,9 @@ def _possessive_bound(tokens: list[Token], i: int) -> bool:
     return False
 
 
-def anaphora(question: str) -> list[str]:
-    """The words of `question` that point at something it does not name itself (he, it, there, that…)."""
+def anaphora(question: str, not_persons: frozenset[str] = frozenset()) -> list[str]:
+    """The words of `question` that point at something it does not name itself (he, it, there, that…).
+    `not_persons`: lower-cased words of names that cannot be a "he", "she" or "his" (the outlets it names)."""
     toks = word_tokens(question)
     names_so_far = 0
     found = []
@@ -242,10 +248,10 @@ def anaphora(question: str) -> list[str]:
         nxt = toks[i + 1].low if i + 1 < len(toks) else ""
         prev = toks[i - 1].low if i > 0 else ""
         possessive = t.low in {"his", "its", "their"} or (t.low == "her" and nxt and nxt not in STOP)
-        if t.cap and t.low not in STOP and not (i == 0 and t.low in IMPERATIVES):
+        if t.cap and t.low not in STOP and not (i == 0 and t.low in IMPERATIVES) and t.low not in not_persons:
             names_so_far += 1
         if possessive:
-            if not _possessive_bound(toks, i) and not _bound(toks, i):
+            if not _possessive_bound(toks, i, not_persons) and not _bound(toks, i):
                 found.append(t.low)
         elif t.low in {"he", "she"}:
             # "What did Hegseth say he wanted?" is bound; in "Which Apple executive did she question?" the
@@ -373,7 +379,8 @@ def _reasons(question: str, own: _Own, earlier: str = "") -> list[str]:
         or question.rstrip(" ?!.").lower().endswith((" too", " as well", " also"))
     ):
         reasons.append("asks about others")
-    reasons += [f"'{w}'" for w in dict.fromkeys(anaphora(question))]
+    outlet_words = frozenset(w.lower() for m in own.mentioned for w in m.split())
+    reasons += [f"'{w}'" for w in dict.fromkeys(anaphora(question, outlet_words))]
     reasons += [f"'{w}'" for w in dict.fromkeys(definite_references(own, earlier)) if f"'{w}'" not in reasons]
     if not own.names and len(content_words(toks)) <= 2:
         reasons.append("names nothing" if own.mentioned else "too short to stand alone")
@@ -592,12 +599,7 @@ def _follow(
         # "And Colombia's president?", "What about the defense lawyer?": the same question about something
         # else. What it replaces (the previous question's own names, the words bound to them, the people
         # earlier answers supplied) gives way; older names stay as the topic.
-        gone = {n.lower() for n in prev.names}
-        for n in prev.names:
-            # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
-            # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
-            # "…prime minister of X?" + "What about Y?" asks about Y itself: the frame goes as well.
-            gone |= attached_words(prev.tokens, n) if words or not any(t.poss for t in own.tokens) else set()
+        gone = _replaced(own, prev)
         inherited_names = [n for n in inherited_names if n.lower() not in gone]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
@@ -620,6 +622,33 @@ def _follow(
         referents = found[:MAX_ANSWER_NAMES] + referents
     about_sources = not names and not words and (wants_other_outlets(own.question) or bool(own.outlets))
     return _Topic(names + inherited_names, referents, words + inherited_words, about_sources)
+
+
+def _replaced(own: _Own, prev: _Own) -> set[str]:
+    """What of the previous question (`prev`) a continuation (`own`: "And X?") replaces, lower-cased: the part X
+    stands in parallel to. A name sharing a word with one of the previous names replaces that one only ("And
+    Game 3?" after "…the final score of Game 2 of the World Series?": the World Series stays, and so does the
+    frame, since it asks for Game 3's final score). Words without a name, whose noun the previous question
+    used, replace the words before that noun ("And on the second ballot?" after "…against Jim Jordan on his
+    third ballot…": "third" goes, Jim Jordan stays). Otherwise X replaces every name the previous question gave,
+    with the words bound to them."""
+    own_names = {w.lower() for n in own.names for w in n.split()}
+    own_terms = set(tokenize([" ".join(own.words)])[0]) if own.words else set()
+    if not own.names and own_terms:
+        toks = prev.tokens
+        shared = [i for i, t in enumerate(toks) if set(tokenize([t.low])[0]) & own_terms]
+        if shared:
+            return {toks[i - 1].low for i in shared if i > 0 and toks[i - 1].low not in STOP and not toks[i - 1].cap}
+    parallel = [n for n in prev.names if own_names & {w.lower() for w in n.split()}]
+    if parallel:
+        return {n.lower() for n in parallel}
+    gone = {n.lower() for n in prev.names}
+    for n in prev.names:
+        # "…prime minister of X?" + "And Y's president?": "prime minister" goes with X; but "X's
+        # sentencing?" + "And Y's?" asks for Y's sentencing: with no words of its own, the frame stays.
+        # "…prime minister of X?" + "What about Y?" asks about Y itself: the frame goes as well.
+        gone |= attached_words(prev.tokens, n) if own.words or not any(t.poss for t in own.tokens) else set()
+    return gone
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ _TITLES = frozenset("mr mrs ms dr prof st gen lt col maj capt cmdr adm sgt gov s
 # Abbreviations that rarely end a sentence, but do when a word that typically opens one follows
 # ("moved to the U.S. The next year"): "U.S. The" cannot occur inside a sentence.
 _ABBREVIATIONS = frozenset(
-    "u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v inc corp co ltd dept est approx jr sr".split()
+    "u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e etc vs v inc corp co ltd bros dept est approx jr sr mt ft".split()
 ) | {m.lower() for m in MONTH_ABBREVIATIONS}
 # Abbreviations only before a number ("No. 5", "Fig. 2"); elsewhere "no." is the word ("She said no.").
 _BEFORE_NUMBER = frozenset("no nos fig figs vol".split())

@@ -365,6 +365,28 @@ def test_what_about_a_new_name_drops_the_role_of_the_name_it_replaces() -> None:
     assert "minister" in " ".join(read("And Mexico's?", history).carried_words)
 
 
+def test_a_continuation_replaces_only_what_it_stands_in_parallel_to() -> None:
+    # A name sharing a word with one of the previous names replaces that one: the World Series stays.
+    r = read("And Game 3?", [turn("What was the final score of Game 2 of the 2023 World Series?")])
+    assert "World Series" in r.carried_names and "score" in r.carried_words  # the frame stays: Game 3's score
+    # Words whose noun the previous question used replace the words before it: Jim Jordan stays, "third" goes.
+    q1 = "How many Republicans voted against Jim Jordan on his third ballot for House speaker?"
+    r = read("And on the second ballot?", [turn(q1)])
+    assert "Jim Jordan" in r.carried_names and "third" not in r.carried_words
+    # A new name with nothing in common still replaces the previous question's names.
+    r = read("And Colombia?", [turn("How did Venezuela react to the strikes?")])
+    assert "Venezuela" not in r.carried_names and "strikes" in r.carried_words
+
+
+def test_an_outlet_is_not_the_he_or_his_of_a_question() -> None:
+    history = [turn("How many Republicans voted against Jim Jordan on his third ballot for House speaker?")]
+    r = read("What did Fortune say about his ties to Trump?", history, ["Fortune"])
+    assert r.follow_up and "Jim Jordan" in r.carried_names
+    assert anaphora("What did Fortune say about his ties to Trump?", frozenset({"fortune"})) == ["his"]
+    assert anaphora("Did Reuters change its story?", frozenset({"reuters"})) == []  # an outlet owns an "its"
+    assert not read("What did Hegseth say about his plans?", history, ["Fortune"]).follow_up
+
+
 def test_the_other_outlets_are_other_than_those_that_answered() -> None:
     answer = "Al Jazeera: Leaders arrived in Florida. [1]\nDawn: The US is expected to push a counter-China agenda. [2]"
     history = [turn("What is the US expected to push there?", answer, ("Al Jazeera", "Dawn"))]

@@ -77,3 +77,12 @@ def test_offset_shifts_spans() -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\n\n"])
 def test_blank_text_has_no_sentences(text: str) -> None:
     assert sentence_spans(text) == []
+
+
+def test_a_brand_abbreviation_does_not_end_a_sentence() -> None:
+    text = "Whether or not Super Mario Bros. Wonder is the best, it sold. What you get is Super Mario Bros. The end."
+    assert split_sentences(text) == [
+        "Whether or not Super Mario Bros. Wonder is the best, it sold.",
+        "What you get is Super Mario Bros.",
+        "The end.",
+    ]
