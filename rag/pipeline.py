@@ -102,7 +102,7 @@ class Pipeline:
         reading = retriever.read(question, history, infer) if text is None else retriever.read(text, (), infer)
         # "What did Dawn say?" / "And the other outlets?" narrow the search (never a user's filter, never wider).
         narrowed = () if outlets else reading.narrowed(retriever.outlets)
-        query = SearchQuery(reading.text, question, list(outlets or narrowed), since, until)
+        query = SearchQuery(reading.text, question, list(outlets or narrowed), since, until, asks=reading.asks)
         query.notes += [n for n in (llm_note, reading.note()) if n]
         if reading.follow_up and history:
             query.said = history[-1].answer

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from rag.text.asks import Kind, asked_kind
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
 from rag.text.names import content_words, is_acronym, is_place, is_speaker, names_in
 from rag.text.outlets import OutletMatcher, OutletMention, source_names
@@ -101,6 +102,7 @@ class Reading:
 
     question: str  # the user's words
     text: str  # what to search: the question, plus what it inherits (or only that, for "And the others?")
+    asks: Kind | None = None  # the kind of answer asked for (a bare "And X?" asks what the turn it continues asked)
     names: tuple[str, ...] = ()  # names the question gives (outlets and short acronyms left out)
     words: tuple[str, ...] = ()  # its topic words
     outlets: tuple[str, ...] = ()  # corpus outlets the searched text names, in order
@@ -464,12 +466,6 @@ def described_as(answer: str, names: Sequence[str], matcher: OutletMatcher) -> l
     return sorted(common, key=lambda w: -counts[w])[:MAX_WORDS]
 
 
-def asks_for_entity(question: str) -> bool:
-    """ "Who…?", "Where…?", "Which…?": the answer names what a later "he", "there" or "it" refers to."""
-    toks = word_tokens(question)
-    return bool(toks) and toks[0].low in {"who", "whom", "where", "which"}
-
-
 def _bare_continuation(question: str) -> bool:
     """ "And the Justice Department's lawyer?", "What about Mexico?": a continuation with no question word of
     its own, which asks what the turn it continues asked ("And what does Activision say?" asks itself)."""
@@ -603,7 +599,7 @@ def _follow(
         inherited_names = [n for n in inherited_names if n.lower() not in gone]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
-    elif previous.answer and (asks_for_entity(asked_by(history)) or (pronoun and not before.names)):
+    elif previous.answer and (asked_kind(asked_by(history)) == "name" or (pronoun and not before.names)):
         # "Who said…?" / "Where was…?" answered with a name: that name is what "he", "there" or "it" means;
         # so is the answer to "And the Justice Department's lawyer?" after "Who is the judge…?".
         asked = word_tokens(asked_by(history))
@@ -869,9 +865,11 @@ def read(
     resolved = _resolve(question, own, history, matcher, specificity, article)
     found = _analyse(resolved.text, matcher, reference) if analyse else _Analysis()
     said = described_as(history[-1].answer, resolved.names, matcher) if resolved.reasons and resolved.names else []
+    asking = asked_by([*history, Turn(question)]) if resolved.reasons else question
     return Reading(
         question=question,
         text=resolved.text,
+        asks=asked_kind(asking),
         names=tuple(own.names),
         words=tuple(own.words),
         outlets=tuple(found.outlets),

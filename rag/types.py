@@ -16,6 +16,8 @@ UNKNOWN_OUTLET = "Unknown outlet"
 
 #: The two kinds of inferred sub-search (see `SubQuery`).
 SubQueryKind = Literal["source", "part"]
+#: What a question asks for, read from its question word (`rag.text.asks`).
+AnswerKind = Literal["number", "date", "duration", "name"]
 
 
 def content_hash(*parts: str) -> str:
@@ -132,6 +134,9 @@ class SearchQuery:
     unknown_sources: list[str] = field(default_factory=list)
     #: For a follow-up, the previous answer's text: a quote it already gave grows by what comes next.
     said: str = ""
+    #: The kind of answer the question asks for, inherited by a bare "And X?" from the question it continues;
+    #: None: its words do not say.
+    asks: AnswerKind | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
-    kind = asked_kind(question)
+    kind = query.asks or asked_kind(question)
     own_cos = _sentence_cosines(question, hits, cands, retriever)
     known = [*names_in(word_tokens(query.text), question=True), *retriever.outlets]
     for i, c in enumerate(cands):

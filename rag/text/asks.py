@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 from rag.text.dates import MONTH_WORD, WEEKDAYS
 from rag.text.names import names_in
 from rag.text.tokens import AUX, PERSONAL, WH, word_tokens
-
-Kind = Literal["number", "date", "duration", "name"]
+from rag.types import AnswerKind as Kind
 
 #: "how" + one of these asks for a quantity ("How many…", "How long did it last?").
 _HOW_MUCH = frozenset("many much long far big large old often tall high deep wide heavy fast expensive".split())

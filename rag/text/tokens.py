@@ -72,7 +72,8 @@ IMPERATIVES = frozenset("name list describe tell give explain summarize summaris
 GENERIC = frozenset(
     """say said says tell told report reported reports write wrote written describe described think thought
     mean meant happen happened happens know explain explained according also else other others exactly really
-    just then there here now""".split()
+    just then there here now seem seems seemed appear appears appeared refer refers referred referring mention
+    mentions mentioned""".split()
 )
 STOP = (
     WH

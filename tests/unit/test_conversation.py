@@ -378,6 +378,14 @@ def test_a_continuation_replaces_only_what_it_stands_in_parallel_to() -> None:
     assert "Venezuela" not in r.carried_names and "strikes" in r.carried_words
 
 
+def test_a_bare_continuation_asks_for_the_kind_of_answer_the_question_it_continues_asked_for() -> None:
+    history = [turn("How big is the Steam Deck OLED's screen?")]
+    assert read("And the original Steam Deck's?", history).asks == "number"
+    assert read("And when did it come out?", history).asks == "date"  # its own question word decides
+    assert read("Why did Valve make it?", history).asks is None
+    assert read("Who is the judge?").asks == "name"
+
+
 def test_an_outlet_is_not_the_he_or_his_of_a_question() -> None:
     history = [turn("How many Republicans voted against Jim Jordan on his third ballot for House speaker?")]
     r = read("What did Fortune say about his ties to Trump?", history, ["Fortune"])
