@@ -146,9 +146,20 @@ def test_other_outlets_that_lack_the_topic_are_named_not_blamed_on_filters(seed_
     from rag.types import Turn
     from rag.ui import render
 
-    first = seed_pipeline.ask("What did Stephen Miller say about defeating cartels?")
-    assert {c.outlet for c in first.citations} == {"Dawn", "Al Jazeera", "TC Sentinel"}
-    second = seed_pipeline.ask("And what did the other outlets report?", history=[Turn.from_answer(first)])
+    # A first answer that quoted every outlet mentioning Miller (their own sentences; which of them an answer
+    # quotes is the selection's business, tested elsewhere: here it is the message about the outlets left).
+    question = "What did Stephen Miller say about defeating cartels?"
+    said = (
+        "Dawn: MIAMI: White House official Stephen Miller told a gathering of Latin American military leaders on "
+        "Thursday that drug cartels can only be defeated with military force. [1]\n"
+        "Al Jazeera: Miller further maintained there is no “criminal justice solution” to drug cartels, which he "
+        "likened to armed groups like al-Qaeda and ISIL (ISIS). [2]\n"
+        "TC Sentinel: Deputy White House Chief of Staff Stephen Miller, a key architect of the administration's "
+        "Latin America strategy, addressed the conference alongside Hegseth and drew sharp comparisons between "
+        "Western Hemisphere cartels and designated terrorist groups. [3]"
+    )
+    first = Turn(question, said, question, ("Dawn", "Al Jazeera", "TC Sentinel"))
+    second = seed_pipeline.ask("And what did the other outlets report?", history=[first])
     assert second.refused and second.text == "Evrim Ağacı and Truthout do not mention Stephen Miller."
     assert not render.user_filtered(second)
     assert "Filters are on" not in render.refusal_html(second, render.user_filtered(second))
