@@ -31,9 +31,10 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import FEATURES, Candidate, Question, candidates, carried_terms, describe
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
+from rag.text.asks import asks_why
 from rag.text.names import names_in, sentence_names
 from rag.text.outlets import without_outlets
-from rag.text.tokens import PERSONAL, asks_why, tokenize, word_tokens
+from rag.text.tokens import PERSONAL, tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
 
 REFUSAL = "The articles in this corpus do not answer that question."

@@ -34,9 +34,9 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import carried_terms, coverage, hit_sentences, picking
 from rag.answer.extractive import named_outlets, quote_citation
 from rag.config import Settings
-from rag.text.asks import asked_kind, holds_kind
+from rag.text.asks import asked_kind, asks_why, holds_kind
 from rag.text.names import names_in
-from rag.text.tokens import asks_why, tokenize, word_tokens
+from rag.text.tokens import tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, SearchQuery
 
 #: What ranks the sentences adds to the support: the cosine of the sentence's stored vector to the question's own

@@ -5,7 +5,7 @@
 - `names`: capitalised names, speech verbs, topic words.
 - `dates`: dates in questions (dateparser) and the bounds their wording sets.
 - `outlets`: outlet names and their aliases, one matcher; sources a question names.
-- `asks`: what a question asks for (a number, a date, a duration, a name) and whether a sentence holds one.
+- `asks`: what a question asks for (a number, a date, a duration, a name, a reason); whether a sentence holds one.
 
 Nothing here imports the index, a model or a thread-pool setting.
 """

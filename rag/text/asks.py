@@ -1,6 +1,6 @@
 """What a question asks for, read from its question word: a number ("How many…", "How much…"), a date
-("When…", "What year…"), a name ("Who…", "Which…", "Where…"), and whether a sentence holds an answer of
-that kind.
+("When…", "What year…"), a duration ("How long…"), a name ("Who…", "Which…", "Where…"), a reason ("Why…"),
+and whether a sentence holds an answer of that kind.
 
 Why: a sentence can share the question's words and still not answer it. "How many people have died in the
 boat strikes?" shares "many" and "strikes" with a remark that holds no figure; the sentence that answers it
@@ -71,6 +71,12 @@ def asked_kind(question: str) -> Kind | None:
     if wh in {"who", "whom", "whose", "which", "where"}:
         return "name"
     return None
+
+
+def asks_why(question: str) -> bool:
+    """Whether `question` asks for a reason ("Why do experts think it is risky?", "And why did he go?"): its
+    answer is often the sentence after the one that matches it best (`rag.answer.support`, `rag.answer.extractive`)."""
+    return any(t.low == "why" for t in word_tokens(question))
 
 
 def asks_for_a_name(question: str) -> bool:

@@ -129,8 +129,3 @@ def word_tokens(text: str) -> list[Token]:
         word = _POSSESSIVE.sub("", raw) or raw
         out.append(Token(word, word.lower(), m.start(), initial, word[:1].isupper(), word != raw, spaced))
     return out
-
-
-def asks_why(question: str) -> bool:
-    """Whether `question` asks for a reason ("Why do experts think it is risky?", "And why did he go?")."""
-    return any(t.low == "why" for t in word_tokens(question))

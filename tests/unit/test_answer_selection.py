@@ -239,7 +239,7 @@ def test_a_follow_ups_own_words_pick_its_sentence_and_the_carried_words_count_le
 
 def test_a_why_question_quotes_the_sentence_after_the_one_stating_what_it_asks_about() -> None:
     from rag.answer import support
-    from rag.text.tokens import asks_why
+    from rag.text.asks import asks_why
 
     hit = _hit("Alpha", "Experts say force is risky. It would create more unrest. Other news.")
     body = hit.chunk.text
