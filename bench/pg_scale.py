@@ -9,8 +9,7 @@ own `PostgresBackend.apply` (one transaction: COPY of articles, chunks with vect
 frequencies, the HNSW index), on a server this script starts (rag/pgserver.py) and stops.
 
 Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 within the filter, in one
-snapshot (`PostgresBackend.candidates`, which runs them side by side; `--sequential`: one after the other, as
-before), then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
+snapshot, then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
 Filters: none, one outlet (2% of chunks), a 60-day window, and outlet + window, a quarter of the queries each.
 Recall@10 is the dense top-10 against exact inner-product search over the same filtered chunks (numpy).
 Also printed: the dense and BM25 parts apart (BM25 per filter kind too) and the 1-minute load average when the
@@ -114,11 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="BM25 completes its candidates by postings lookups even when the index has rag_chunk_terms (A/B)",
     )
-    p.add_argument(
-        "--sequential",
-        action="store_true",
-        help="run each query's dense and BM25 searches one after the other on one connection (A/B)",
-    )
     args = p.parse_args(argv)
 
     from rag.backends.postgres import PostgresBackend, connect
@@ -162,20 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.postings_lookups:
             backend._forward = False  # BM25 completes candidates from the postings, as an index without the table
 
-        took: dict[str, float] = {}  # each half's own time (side by side they overlap)
-
-        def timed(name: str, search):  # noqa: ANN001, ANN202
-            def run(*a, **k):  # noqa: ANN002, ANN003, ANN202
-                t = time.perf_counter()
-                try:
-                    return search(*a, **k)
-                finally:
-                    took[name] = time.perf_counter() - t
-
-            return run
-
-        backend.dense_top = timed("dense", backend.dense_top)  # type: ignore[method-assign]
-        backend.lexical_top = timed("bm25", backend.lexical_top)  # type: ignore[method-assign]
         kinds = ["none", "outlet", "window", "outlet+window"]
         times: dict[str, list[float]] = {k: [] for k in kinds}
         recall: dict[str, list[float]] = {k: [] for k in kinds}
@@ -202,13 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             memo: dict = {}  # one per question, shared by its searches (as rag.retrieval does)
             with backend.session():
-                took.clear()
-                if args.sequential:
-                    dense, lexical = backend.dense_top(q, 60, flt, memo), backend.lexical_top(tokens, 60, flt, memo)
-                else:
-                    dense, lexical = backend.candidates(q, tokens, 60, flt, memo)
-                parts["dense"].append(took["dense"])
-                parts["bm25"].append(took["bm25"])
+                dense = backend.dense_top(q, 60, flt, memo)
+                t2 = time.perf_counter()
+                lexical = backend.lexical_top(tokens, 60, flt, memo)
+                parts["dense"].append(t2 - t1)
+                parts["bm25"].append(time.perf_counter() - t2)
                 bm25_by[kind].append(parts["bm25"][-1])
                 dense_by[kind].append(parts["dense"][-1])
                 paths[kind].append(memo.get(("pg", "bm25"), []))
@@ -258,7 +236,6 @@ def main(argv: list[str] | None = None) -> int:
             "load_1min": {"queries_start": round(load_before, 2), "queries_end": round(os.getloadavg()[0], 2)},
             "recall_at_10": {k: round(float(np.mean(recall[k])), 3) for k in kinds if recall[k]},
             "queries": args.queries,
-            "side_by_side": not args.sequential,
         }
         result["bm25_passes"] = {
             k: {"proved_first": sum(len(v) == 1 and v[0][1] >= 0 for v in paths[k]),

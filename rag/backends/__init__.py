@@ -1,7 +1,7 @@
 """The storage/search seam: what the retriever and the indexer need from an index, and who provides it.
 
     Retriever (fusion, sub-searches, re-rank)      Indexer (diff, chunk, embed)
-            │ dense_top, lexical_top, candidates, fetch,  │ hashes, max_chunk_id, apply(Changes)
+            │ dense_top, lexical_top, fetch,              │ hashes, max_chunk_id, apply(Changes)
             │ term stats, outlets, any_match              │
             ▼                                             ▼
       Backend ── "local": FAISS + SQLite + bm25s files in a generation folder (rag/backends/local.py)
@@ -120,12 +120,6 @@ class Backend(Protocol):
 
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
         """Chunks with BM25 score > 0 for `tokens` (repeats count), best first."""
-        ...
-
-    def candidates(
-        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
-    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """`dense_top` and `lexical_top` of one search, in one state of the index (a backend may run them at once)."""
         ...
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...

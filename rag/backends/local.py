@@ -160,12 +160,6 @@ class LocalBackend:
         )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def candidates(
-        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
-    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        # In memory both take a few milliseconds of this process's CPU: one after the other.
-        return self.dense_top(qvec, n, flt, memo), self.lexical_top(tokens, n, flt, memo)
-
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
         if not tokens:
             return []

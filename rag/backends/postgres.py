@@ -35,7 +35,6 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -66,10 +65,6 @@ _FIRST_SCORED = 2
 _EXACT_ROWS = 25_000
 #: The same for a date window alone, whose rows are spread over the table (each looked up by id: ~3 µs a row).
 _EXACT_LOOKUPS = 3_000
-
-
-#: Runs the BM25 half of a search beside its dense half (`PostgresBackend.candidates`); threads wait on the server.
-_SIDE = ThreadPoolExecutor(max_workers=_POOL, thread_name_prefix="rag-pg-bm25")
 
 
 class DatabaseUnavailable(IndexProblem):
@@ -271,24 +266,6 @@ class _Pool:
                     raise
         return self._free.get(timeout=60)
 
-    def try_get(self):  # noqa: ANN201 - a psycopg.Connection, or None
-        """A free connection, or a new one while under the limit; None instead of waiting for one (the second
-        connection of one search must never wait for another search's first: two such searches would deadlock)."""
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._made >= _POOL:
-                return None
-            self._made += 1
-        try:
-            return connect(self.dsn, autocommit=True)
-        except BaseException:
-            with self._lock:
-                self._made -= 1
-            return None
-
     def put(self, conn) -> None:  # noqa: ANN001
         if conn.closed:
             with self._lock:
@@ -358,50 +335,6 @@ class PostgresBackend:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._local.conn = None
-            self._reads.put(conn)
-
-    def candidates(
-        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
-    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """`dense_top` and `lexical_top` side by side: BM25 runs on a second connection that imports this
-        session's snapshot (`pg_export_snapshot`, `SET TRANSACTION SNAPSHOT`), so both read one state of the index
-        while the server works on the two at once (two backends, one per core). One after the other when no
-        second connection is free (docs/scaling.md has the measured effect)."""
-        with self.session() as conn:
-            helper = self._reads.try_get()
-            if helper is None:
-                return self.dense_top(qvec, n, flt, memo), self.lexical_top(tokens, n, flt, memo)
-            try:
-                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-                future = _SIDE.submit(self._lexical_in, helper, snapshot, tokens, n, flt, memo)
-            except BaseException:
-                self._reads.put(helper)
-                raise
-            try:
-                dense = self.dense_top(qvec, n, flt, memo)
-            finally:
-                lexical = future.result()  # before this session's transaction (and its snapshot) ends
-            return dense, lexical
-
-    def _lexical_in(
-        self, conn: Any, snapshot: str, tokens: list[str], n: int, flt: Filter | None, memo: dict
-    ) -> list[tuple[int, float]]:
-        """`lexical_top` on `conn` (in a worker thread), inside a transaction that sees `snapshot`."""
-        from psycopg import sql
-
-        self._local.conn = conn
-        try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            out = self.lexical_top(tokens, n, flt, memo)
-            conn.execute("COMMIT")
-            return out
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")

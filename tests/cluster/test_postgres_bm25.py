@@ -252,38 +252,3 @@ def test_an_older_layout_asks_for_a_rebuild_and_a_rebuild_replaces_it(pg_server)
         assert backend.chunk_count() == len(changes.add_chunks)
     finally:
         backend.close()
-
-
-def test_candidates_run_both_searches_side_by_side_in_one_snapshot(pg_server, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`candidates` gives what `dense_top` and `lexical_top` give one after the other, in the same snapshot (its
-    BM25 half imports the session's exported snapshot), and one after the other when no connection is free."""
-    from rag.backends.postgres import PostgresBackend
-
-    dsn = new_database(pg_server, "side")
-    first = PostgresBackend.apply(dsn, _corpus(200, seed=5), FIELDS, None)
-    backend = PostgresBackend(dsn)
-    q = np.random.default_rng(6).standard_normal(8).astype(np.float32)
-    tokens = ["w1", "w7", "w120"]
-    try:
-        for flt in (None, Filter.of(["beta post"]), Filter.of([], "2024-03-01", "2024-09-01")):
-            with backend.session():
-                alone = (backend.dense_top(q, 10, flt, {}), backend.lexical_top(tokens, 10, flt, {}))
-            assert backend.candidates(q, tokens, 10, flt, {}) == alone
-        # An update that commits while a session is open: neither half of that session's search sees it.
-        text = "w120 w120 w120 w7"
-        added = Changes(
-            [],
-            [Article("https://t.example/new", "Alpha News", "New", "2024-05-01", "https://t.example/new", text, "t")],
-            [Chunk("https://t.example/new", 0, len(text), text, id=10_000)],
-            np.asarray([q / np.linalg.norm(q)], dtype=np.float32),
-        )
-        with backend.session():
-            before = (backend.dense_top(q, 10, None, {}), backend.lexical_top(tokens, 10, None, {}))
-            PostgresBackend.apply(dsn, added, FIELDS, first["generation"])
-            assert backend.candidates(q, tokens, 10, None, {}) == before
-        dense, lexical = backend.candidates(q, tokens, 10, None, {})
-        assert dense[0][0] == 10_000 and lexical[0][0] == 10_000  # a new session sees the update
-        monkeypatch.setattr(backend._reads, "try_get", lambda: None)  # every connection in use
-        assert backend.candidates(q, tokens, 10, None, {}) == (dense, lexical)
-    finally:
-        backend.close()
