@@ -155,7 +155,8 @@ class Reading:
         of the approach?" after "Who is Rebecca Bill Chavez?"). None when nothing would be left to search."""
         if not self.carried_names:
             return None
-        base = self.question if self.text.startswith(self.question) else ""
+        asked = searched_words(self.question)
+        base = asked if self.text.startswith(asked) else ""
         text = " ".join([base, *self.carried_words]).strip()
         if not (self.words or self.names or self.carried_words) or not text:
             # Nothing but the names was carried ("And Dawn?" after Al Jazeera on Maduro): the other outlet may
@@ -287,6 +288,18 @@ def anaphora(question: str, not_persons: frozenset[str] = frozenset()) -> list[s
         elif t.low in {"latter", "former", "same"} and prev == "the" and (not nxt or nxt in AUX | {"one", "thing"}):
             found.append(f"the {t.low}")
     return found
+
+
+_OTHER_SOURCES = re.compile(
+    r"\b(?:the\s+)?others?\s+(?:" + "|".join(sorted(SOURCE_NOUNS, key=len, reverse=True)) + r")\b", re.I
+)
+
+
+def searched_words(question: str) -> str:
+    """The question as searched: "the other outlets" becomes "they", since it says where to look (the reader
+    narrows the outlets), not what about: searched, "outlets" finds a passage on "trust in national news
+    outlets"."""
+    return _OTHER_SOURCES.sub("they", question)
 
 
 def wants_other_outlets(question: str) -> bool:
@@ -686,7 +699,7 @@ def _resolve(
     # previous topic within those sources: its own words name no topic and would only dilute the search.
     if topic.about_sources and carried and (exclude or only):
         return _Resolved(" ".join(carried), tuple(reasons), tuple(names), tuple(words), exclude, only)
-    text = f"{question} {' '.join(carried)}".strip()
+    text = f"{searched_words(question)} {' '.join(carried)}".strip()
     return _Resolved(text, tuple(reasons), tuple(names), tuple(words), exclude)
 
 
