@@ -40,6 +40,8 @@ FRESH = {
     "multihop2": EVAL / "dialogues_fresh2_multihop.jsonl",
     "seeds3": EVAL / "dialogues_fresh3_seeds.jsonl",
     "multihop3": EVAL / "dialogues_fresh3_multihop.jsonl",
+    "seeds4": EVAL / "dialogues_fresh4_seeds.jsonl",
+    "multihop4": EVAL / "dialogues_fresh4_multihop.jsonl",
 }
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
@@ -267,6 +269,7 @@ def test_seed_dialogue_facts_are_in_the_articles() -> None:
     assert _check_facts(read_jsonl(FRESH["seeds"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["seeds2"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["seeds3"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["seeds4"]), texts) == []
 
 
 @pytest.mark.skipif(not MULTIHOP_CORPUS.exists(), reason="the shared MultiHop-RAG corpus is not there")
@@ -279,6 +282,7 @@ def test_multihop_dialogue_facts_are_in_the_articles() -> None:
     assert _check_facts(read_jsonl(FRESH["multihop"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["multihop2"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["multihop3"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["multihop4"]), texts) == []
 
 
 @pytest.mark.parametrize("name", list(FRESH))
