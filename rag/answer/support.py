@@ -42,8 +42,8 @@ from rag.types import Answer, Citation, Hit, SearchQuery
 #: What ranks the sentences adds to the support: the cosine of the sentence's stored vector to the question's own
 #: words, and a bonus when the sentence holds an answer of the kind asked for (`rag.text.asks`). Chosen on the
 #: tune halves of the dialogues, seeds_dev and the first fresh dialogue set from a grid (0-0.5 x 0-0.15): cosine
-#: 0 -> 0.35 took those follow-ups from 53/67 to 56/67; the second fresh set checks it (docs/evaluation.md,
-#: "Short questions").
+#: 0 -> 0.35 took those follow-ups from 53/67 to 56/67; the third and fourth fresh sets check it
+#: (docs/evaluation.md, "Short questions").
 COS_WEIGHT = 0.35
 KIND_WEIGHT = 0.15
 
@@ -102,7 +102,8 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
     kind = query.asks or asked_kind(question)
     own_cos = _sentence_cosines(question, hits, cands, retriever)
-    known = [*names_in(word_tokens(query.text), question=True), *retriever.outlets]
+    # A name answers "who" only if the question does not give it itself (nor is it an outlet).
+    known = [*names_in(word_tokens(query.text), question=True), *retriever.outlets] if kind == "name" else []
     for i, c in enumerate(cands):
         near: set[str] = set()
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
