@@ -42,6 +42,8 @@ FRESH = {
     "multihop3": EVAL / "dialogues_fresh3_multihop.jsonl",
     "seeds4": EVAL / "dialogues_fresh4_seeds.jsonl",
     "multihop4": EVAL / "dialogues_fresh4_multihop.jsonl",
+    "seeds5": EVAL / "dialogues_fresh5_seeds.jsonl",
+    "multihop5": EVAL / "dialogues_fresh5_multihop.jsonl",
 }
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
@@ -270,6 +272,7 @@ def test_seed_dialogue_facts_are_in_the_articles() -> None:
     assert _check_facts(read_jsonl(FRESH["seeds2"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["seeds3"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["seeds4"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["seeds5"]), texts) == []
 
 
 @pytest.mark.skipif(not MULTIHOP_CORPUS.exists(), reason="the shared MultiHop-RAG corpus is not there")
@@ -283,6 +286,7 @@ def test_multihop_dialogue_facts_are_in_the_articles() -> None:
     assert _check_facts(read_jsonl(FRESH["multihop2"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["multihop3"]), texts) == []
     assert _check_facts(read_jsonl(FRESH["multihop4"]), texts) == []
+    assert _check_facts(read_jsonl(FRESH["multihop5"]), texts) == []
 
 
 @pytest.mark.parametrize("name", list(FRESH))
