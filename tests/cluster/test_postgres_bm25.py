@@ -252,3 +252,60 @@ def test_an_older_layout_asks_for_a_rebuild_and_a_rebuild_replaces_it(pg_server)
         assert backend.chunk_count() == len(changes.add_chunks)
     finally:
         backend.close()
+
+
+def test_term_bounds_follow_the_postings_and_an_index_without_them_still_ranks_exactly(pg_server) -> None:
+    """rag_terms keeps each term's largest tf and shortest chunk in step with its postings through an update that
+    removes and adds articles; the bound they give (`_part_bound`) is never below a posting's part and proves at
+    least as many pruned passes as the idf alone; an index written before the columns existed (dropped here)
+    ranks exactly as before, with the idf bound."""
+    from rag.backends.postgres import PostgresBackend, _part_bound, _where_postings, connect
+    from rag.lexical import idf
+
+    dsn = new_database(pg_server, "bounds")
+    first = PostgresBackend.apply(dsn, _corpus(200), FIELDS, None)
+    old = _corpus(200)
+    gone = [a.id for a in old.add_articles[:40]]
+    PostgresBackend.apply(dsn, Changes(gone, [], [], np.zeros((0, 8), np.float32)), FIELDS, first["generation"])
+    backend = PostgresBackend(dsn)
+    try:
+        stored = {t: (d, mt, ml) for t, d, mt, ml in backend._rows("SELECT term, df, max_tf, min_len FROM rag_terms")}
+        truth = backend._rows("SELECT term, count(*), max(tf), min(len) FROM rag_postings GROUP BY term")
+        assert stored == {t: (d, mt, ml) for t, d, mt, ml in truth} and len(stored) > 100
+        n_docs, avgdl, max_span = backend._stats({})
+        worst = backend._rows(
+            "SELECT p.term, max(p.tf::float8 / (p.tf + %s * (1 - %s + %s * p.len / %s))) FROM rag_postings p "
+            "GROUP BY p.term",
+            [K1, B, B, avgdl],
+        )
+        for term, part in worst:
+            assert part <= _part_bound(stored[term][1], stored[term][2], avgdl) + 1e-12 < 1
+        where, params = _where_postings(None, max_span)
+        proofs = {"tight": 0, "idf": 0}
+        rng = np.random.default_rng(9)
+        for _ in range(25):
+            tokens = [f"w{int(i)}" for i in rng.choice(400, 3, p=_zipf(400))] + [f"w{int(rng.integers(150, 400))}"]
+            known = backend._term_bounds(tokens)
+            terms = sorted(known, key=lambda t: (known[t][0], t))
+            for k in range(1, len(terms)):
+                tight = {t: _part_bound(*known[t][1:], avgdl) for t in terms}
+                for name, part in (("tight", tight), ("idf", dict.fromkeys(terms, 1.0))):
+                    bound = sum(tokens.count(t) * idf(known[t][0], n_docs) * part[t] for t in terms[k:])
+                    with backend.session():
+                        rows, floor = backend._bm25_pruned(tokens, 10, where, params, terms[:k], bound, {})
+                    if floor is not None:
+                        proofs[name] += 1
+                        assert rows == _every_posting(backend, tokens, 10, None)
+        assert proofs["tight"] > proofs["idf"], proofs
+    finally:
+        backend.close()
+    with connect(dsn, autocommit=True) as conn:  # an index written before the columns existed
+        conn.execute("ALTER TABLE rag_terms DROP COLUMN max_tf, DROP COLUMN min_len")
+    older = PostgresBackend(dsn)
+    try:
+        assert older._bounds is False
+        for tokens in (["w0", "w1", "w399"], ["w3", "w250"], ["w2", "w2", "w300", "w5"]):
+            for flt in (None, Filter.of(["beta post"])):
+                assert older.lexical_top(tokens, 10, flt, {}) == _every_posting(older, tokens, 10, flt)
+    finally:
+        older.close()
