@@ -113,11 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="BM25 completes its candidates by postings lookups even when the index has rag_chunk_terms (A/B)",
     )
-    p.add_argument(
-        "--shared-buffers",
-        default="2GB",
-        help="the server's shared_buffers (a database host is sized for its working set: docs/scaling.md)",
-    )
     args = p.parse_args(argv)
 
     from rag.backends.postgres import PostgresBackend, connect
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     articles, chunks, vecs, meta, (rng, centres, words, ranks) = corpus(args.chunks)
     gen_s = time.perf_counter() - t0
     print(f"generated {len(chunks)} chunks in {gen_s:.0f} s", file=sys.stderr)
-    conf = {"shared_buffers": args.shared_buffers, "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "1",
+    conf = {"shared_buffers": "2GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "1",
             "work_mem": "64MB", "effective_cache_size": "8GB", "max_wal_size": "8GB",
             "checkpoint_timeout": "30min"}  # fmt: skip
     server = LocalPostgres.start(args.root, conf=conf)

@@ -9,8 +9,7 @@ Tables (all prefixed `rag_`):
     rag_postings  chunk_id, tf, len, term, outlet_cf, first_day, last_day — the project's own tokenizer
                   (rag.lexical), computed in Python; the chunk's length and filter columns copied onto each posting,
                   covering indexes by (term, outlet_cf, first_day), (term, first_day) and (chunk_id, term)
-    rag_terms     term, df, max_tf, min_len   — kept in step with the postings by every update (the largest tf
-                  and the shortest chunk among a term's postings bound its BM25 part: `_part_bound`)
+    rag_terms     term, df                    — kept in step with the postings by every update
     rag_chunk_terms chunk_id, len, tfs (jsonb {term: tf}) — each chunk's terms in one small row (~1.6 KB), written
                   with the postings by every update of an index a full build made it for (manifest `bm25.forward`):
                   BM25 completes a candidate's score from it, one cached lookup per chunk (`_LOOKUP_FORWARD`)
@@ -150,10 +149,7 @@ def _schema(dimension: int) -> list[str]:
         """CREATE TABLE IF NOT EXISTS rag_postings (
             chunk_id bigint NOT NULL, tf int NOT NULL, len int NOT NULL, term text NOT NULL,
             outlet_cf text NOT NULL, first_day text, last_day text)""",
-        "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL, max_tf int, min_len int)",
-        # Added after the table: an index written before has them NULL (no bound known) until a term is updated.
-        "ALTER TABLE rag_terms ADD COLUMN IF NOT EXISTS max_tf int",
-        "ALTER TABLE rag_terms ADD COLUMN IF NOT EXISTS min_len int",
+        "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
         # The vectors of a chunk's sentences (rag.sentence_vectors): its sentence spans (start, end, start, …)
         # and one float16 array of their vectors, read only for the few chunks an answer quotes from.
         """CREATE TABLE IF NOT EXISTS rag_sentences (
@@ -189,17 +185,6 @@ _FORWARD_TABLE = """CREATE TABLE IF NOT EXISTS rag_chunk_terms (
 #: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
 _TABLES = ("rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta", "rag_chunks",
            "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
-
-
-def _part_bound(max_tf: int | None, min_len: int | None, avgdl: float) -> float:
-    """The largest BM25 tf part, tf / (tf + k1 (1 - b + b len / avgdl)), any posting of a term can have: it grows
-    with tf and falls with the length, so the term's largest tf and shortest chunk bound it (for any avgdl, so
-    it stays a bound as the corpus changes; both are recomputed with the df). 1 when they are not known. In news
-    text most postings have tf 1 at about the average length (part 1 / (1 + k1) = 0.4): the idf alone, the
-    bound before, let a frequent term's 0.4-idf part block every proof (docs/scaling.md, session 9)."""
-    if max_tf is None or min_len is None or avgdl <= 0:
-        return 1.0
-    return max_tf / (max_tf + K1 * (1 - B + B * min_len / avgdl))
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -334,13 +319,6 @@ class PostgresBackend:
         self._forward = (manifest.get("bm25") or {}).get("forward") is True and bool(
             self._rows("SELECT to_regclass('rag_chunk_terms') IS NOT NULL")[0][0]
         )
-        # The terms' tf and length bounds (`_part_bound`): an index written before they existed lacks the columns.
-        self._bounds = bool(
-            self._rows(
-                "SELECT count(*) = 2 FROM information_schema.columns WHERE table_name = 'rag_terms' "
-                "AND column_name IN ('max_tf', 'min_len') AND table_schema = current_schema()"
-            )[0][0]
-        )
         self._view = _IndexView(self)
 
     # -- connections ---------------------------------------------------------------------------------
@@ -423,13 +401,6 @@ class PostgresBackend:
     def term_stats(self, terms: Sequence[str]) -> dict[str, int]:
         found = dict(self._rows("SELECT term, df FROM rag_terms WHERE term = ANY(%s)", [list(terms)]))
         return {t: int(found.get(t, 0)) for t in terms}
-
-    def _term_bounds(self, terms: Sequence[str]) -> dict[str, tuple[int, int | None, int | None]]:
-        """(df, largest tf, shortest chunk length) of each term the index holds; None where not known."""
-        if not self._bounds:
-            return {t: (d, None, None) for t, d in self.term_stats(terms).items() if d > 0}
-        rows = self._rows("SELECT term, df, max_tf, min_len FROM rag_terms WHERE term = ANY(%s)", [list(terms)])
-        return {t: (int(d), mt, ml) for t, d, mt, ml in rows if d > 0}
 
     def status(self) -> dict[str, Any]:
         (articles,) = self._rows("SELECT count(*) FROM rag_articles")[0]
@@ -531,8 +502,8 @@ class PostgresBackend:
 
         The query's rarest terms (`essential`: as many as make reading their postings plus looking up the others
         for each chunk holding one cheapest, `_PROBE_COST`) are read in full and give each chunk holding one a
-        partial score. The other terms are frequent: each adds at most its idf times the largest tf part any of
-        its postings can have (`_part_bound`: below 1), `bound` together. The
+        partial score. The other terms are frequent: each adds at most its idf to any chunk (the tf part is
+        below 1), `bound` together. The
         `_FIRST_SCORED` · n best partly scored chunks are scored in full (every term, looked up by chunk) and
         their n-th score θ is a floor of the true n-th score; then only the chunks whose partial score plus
         `bound` reaches θ can enter the top n, and they are scored in full too. If `bound` itself reaches θ, a
@@ -545,23 +516,21 @@ class PostgresBackend:
             return []
         qtf = Counter(tokens)
         with self.session():
-            n_docs, avgdl, max_span = self._stats(memo)
-            known = self._term_bounds(list(qtf))
-            if not known:
+            n_docs, _, max_span = self._stats(memo)
+            df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
+            if not df:
                 return []
-            df = {t: d for t, (d, _, _) in known.items()}
             where, params = _where_postings(flt, max_span)
             terms = sorted(df, key=lambda t: (df[t], t))  # rarest first
             # Read the k rarest: their postings, and (at worst) a lookup per chunk holding one and other term. Only
             # a k whose other terms' bound stays under what one posting of the rarest term scores at tf 1 and an
             # average length (idf / (1 + k1)) can prove itself when n chunks hold that term.
             # The chunks looked up are fewer the smaller that bound is against that score (`share`).
-            idfs = [qtf[t] * lexical_idf(df[t], n_docs) for t in terms]
-            bounds = [w * _part_bound(*known[t][1:], avgdl) for w, t in zip(idfs, terms, strict=True)]
+            bounds = [qtf[t] * lexical_idf(df[t], n_docs) for t in terms]
             held = np.cumsum([df[t] for t in terms])
             cost = []
             for i in range(len(terms)):
-                share = sum(bounds[i + 1 :]) / (idfs[0] / (1 + K1))
+                share = sum(bounds[i + 1 :]) / (bounds[0] / (1 + K1))
                 cost.append(held[i] * (1 + _PROBE_COST * share * (len(terms) - 1 - i)) if share < 1 else float("inf"))
             k = 1 + int(np.argmin(cost))
             for _ in range(2):
@@ -815,8 +784,8 @@ class PostgresBackend:
                     terms = sorted(touched)
                     cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s)", [terms])
                     cur.execute(
-                        "INSERT INTO rag_terms (term, df, max_tf, min_len) SELECT term, count(*), max(tf), min(len) "
-                        "FROM rag_postings WHERE term = ANY(%s) GROUP BY term",
+                        "INSERT INTO rag_terms SELECT term, count(*) FROM rag_postings "
+                        "WHERE term = ANY(%s) GROUP BY term",
                         [terms],
                     )
                 cur.execute("SELECT n_docs FROM rag_stats WHERE id = 1")
