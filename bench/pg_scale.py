@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 backend.fetch(top)
                 parts["fetch"].append(time.perf_counter() - t3)
             times[kind].append(time.perf_counter() - t1)
-            if qi < args.check_bm25:  # checked after the timed queries: its reads would evict what they use
+            if qi < args.check_bm25:  # checked after the timed queries, whose cache its reads could disturb
                 to_check.append((tokens, flt, lexical))
             mask = np.ones(len(vecs), dtype=bool)
             if kind in ("outlet", "outlet+window"):
