@@ -119,6 +119,9 @@ def test_rag_index_watch_prints_a_line_per_update_and_stops_on_ctrl_c(tmp_index:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # A shell that runs the tests in the background (`make test &`, nohup) starts them with SIGINT ignored,
+        # and a child inherits that: Ctrl-C, as a terminal sends it, reaches the watcher only with it restored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
