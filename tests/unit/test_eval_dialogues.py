@@ -267,12 +267,8 @@ def test_seed_dialogue_facts_are_in_the_articles() -> None:
     texts: dict[str, list[str]] = {}
     for a in read_corpus(ROOT / "seeds").articles:
         texts.setdefault(a.outlet, []).append(a.title + "\n" + a.body)
-    assert _check_facts(read_jsonl(FILES["seeds"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["seeds"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["seeds2"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["seeds3"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["seeds4"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["seeds5"]), texts) == []
+    files = [FILES["seeds"], *(path for name, path in FRESH.items() if name.startswith("seeds"))]
+    assert {path.name: _check_facts(read_jsonl(path), texts) for path in files} == {path.name: [] for path in files}
 
 
 @pytest.mark.skipif(not MULTIHOP_CORPUS.exists(), reason="the shared MultiHop-RAG corpus is not there")
@@ -281,12 +277,8 @@ def test_multihop_dialogue_facts_are_in_the_articles() -> None:
     for line in MULTIHOP_CORPUS.read_text(encoding="utf-8").splitlines():
         a = json.loads(line)
         texts.setdefault(a["outlet"], []).append(a["title"] + "\n" + a["body"])
-    assert _check_facts(read_jsonl(FILES["multihop"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["multihop"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["multihop2"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["multihop3"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["multihop4"]), texts) == []
-    assert _check_facts(read_jsonl(FRESH["multihop5"]), texts) == []
+    files = [FILES["multihop"], *(path for name, path in FRESH.items() if name.startswith("multihop"))]
+    assert {path.name: _check_facts(read_jsonl(path), texts) for path in files} == {path.name: [] for path in files}
 
 
 @pytest.mark.parametrize("name", list(FRESH))
