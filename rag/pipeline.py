@@ -19,6 +19,7 @@ from rag.embedding import get_embedder
 from rag.reading import Reading
 from rag.retrieval import Retriever
 from rag.store import IndexData, load_index, read_manifest
+from rag.text.tokens import tokenize
 from rag.types import Answer, Hit, SearchQuery, Turn
 
 
@@ -131,7 +132,7 @@ class Pipeline:
         if looser is not None:
             retry = self.answerer.answer(question, query, retriever.search(query), retriever)
             if not retry.refused:
-                return self._explain(retry, looser, outlets)
+                return self._explain(retry, looser, outlets, missed=(reading, answer))
         return self._explain(answer, reading, outlets)
 
     @staticmethod
@@ -144,15 +145,34 @@ class Pipeline:
             query.notes = [looser.note() if n == reading.note() else n for n in query.notes]
         return looser
 
-    def _explain(self, answer: Answer, reading: Reading, outlets: Sequence[str]) -> Answer:
+    def _explain(
+        self, answer: Answer, reading: Reading, outlets: Sequence[str], missed: tuple[Reading, Answer] | None = None
+    ) -> Answer:
         """When the reader narrowed the outlets itself ("And the other outlets?"), the answer says so: its
-        filters are marked `narrowed` (they are not the user's), and a refusal says which outlets lack what."""
+        filters are marked `narrowed` (they are not the user's), and a refusal says which outlets lack what.
+        `missed`: the reading (and refusal) that came before a looser retry found this answer; the answer then
+        opens with what those outlets lack ("Evrim Ağacı and Truthout do not mention Stephen Miller."), so
+        that quotes on the rest of the question are not read as being about it."""
         narrowed = answer.filters.get("outlets") or []
         if outlets or not narrowed:
             return answer
         answer.filters["narrowed"] = True
         if answer.refused:
             answer.text = reading.narrowed_refusal(narrowed, (h.chunk.text for h in answer.hits))
+        elif missed is not None:
+            lacking = missed[0].narrowed_refusal(narrowed, (h.chunk.text for h in missed[1].hits))
+            if "not mention" in lacking:  # not when they name it without answering: the retry may answer
+                answer.text = (
+                    f"{lacking} {_their(narrowed)} passages closest to the rest of the question:\n{answer.text}"
+                )
+        elif (word := reading.rarest_carried(self.retriever.idf)) is not None:
+            # "What did the other outlets say?" after a question on the February pause: quotes on the boat strikes
+            # in general are the closest those outlets come, and the answer says so when none of them uses the
+            # story's rarest word at all (searched in all their text, not only in what was retrieved).
+            terms = tokenize([word])[0]
+            if not any(self.retriever.mentions(t, narrowed) for t in terms):
+                lacking = reading.unmentioned(narrowed, word)
+                answer.text = f"{lacking} {_their(narrowed)} passages closest to the question:\n{answer.text}"
         return answer
 
     def ask_stream(
@@ -181,6 +201,10 @@ class Pipeline:
             if looser is not None:
                 retry = self.answerer.answer(question, query, retriever.search(query), retriever)
                 if not retry.refused:
-                    yield self._explain(retry, looser, outlets)
+                    yield self._explain(retry, looser, outlets, missed=(reading, item))
                     return
             yield self._explain(item, reading, outlets)
+
+
+def _their(outlets: Sequence[str]) -> str:
+    return "Its" if len(outlets) == 1 else "Their"

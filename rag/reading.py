@@ -141,13 +141,29 @@ class Reading:
         """Why a search within the outlets the reader chose answered nothing: "Evrim Ağacı and Truthout do not
         mention Stephen Miller" (or "…mention X but do not answer this" when the `passages` found do)."""
         topic = self.carried_names or self.carried_words
-        where = " and ".join([", ".join(outlets[:-1]), outlets[-1]] if len(outlets) > 1 else outlets)
+        where = outlets_listing(outlets)
+        do, does = ("does", "does") if len(outlets) == 1 else ("do", "")
         if not topic:
-            return f"{where} do not answer this."
-        about = " and ".join([", ".join(topic[:-1]), topic[-1]] if len(topic) > 1 else topic)
+            return f"{where} {do} not answer this."
+        about = listing(topic)
         if any(t.lower() in p.lower() for p in passages for t in topic):
-            return f"{where} mention {about} but do not answer this."
-        return f"{where} do not mention {about}."
+            return f"{where} {'mentions' if does else 'mention'} {about} but {do} not answer this."
+        return f"{where} {do} not mention {about}."
+
+    def rarest_carried(self, idf: Callable[[str], float]) -> str | None:
+        """The carried topic word the corpus uses least (`idf` of its terms), when the question has no topic of
+        its own ("What did the other outlets say?" after "Why did the boat strikes pause in February?": "pause"):
+        the word the other outlets must use to be on the same story."""
+        named = [n for n in self.carried_names if not MONTH_WORD.fullmatch(n)]
+        if self.words or self.names or named or not self.carried_words:
+            return None  # a carried name ("him": Stephen Miller) is the topic then, not a word; a month is not
+        scored = [(max(map(idf, terms)), w) for w in self.carried_words if (terms := tokenize([w])[0])]
+        return max(scored)[1] if scored else None
+
+    @staticmethod
+    def unmentioned(outlets: Sequence[str], word: str) -> str:
+        """ "Dawn and Truthout do not use the word “pause”." """
+        return f"{outlets_listing(outlets)} {'does' if len(outlets) == 1 else 'do'} not use the word “{word}”."
 
     def looser(self) -> Reading | None:
         """The same search without the carried names, for when the search with them found no answer: the
@@ -180,6 +196,16 @@ class Reading:
         if self.only_outlets:
             parts.append("only: " + ", ".join(self.only_outlets))
         return "; ".join(parts)
+
+
+def listing(items: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
+def outlets_listing(outlets: Sequence[str]) -> str:
+    """The outlets a search was narrowed to, for a sentence: named when they are few, else counted."""
+    return listing(outlets) if len(outlets) <= 4 else f"The {len(outlets)} outlets searched"
 
 
 def _matcher(outlets: Outlets) -> OutletMatcher:

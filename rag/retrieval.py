@@ -94,6 +94,10 @@ class Retriever:
         """Whether a (stemmed) term occurs anywhere in the indexed text."""
         return bool(term) and self._dfs([term])[term] > 0
 
+    def mentions(self, term: str, outlets: Sequence[str]) -> bool:
+        """Whether any indexed chunk of `outlets` holds the (stemmed) `term`: one BM25 lookup under their filter."""
+        return bool(term) and bool(self.backend.lexical_top([term], 1, Filter.of(outlets), {}))
+
     def idf(self, term: str) -> float:
         """BM25 inverse document frequency of a term; a term the corpus never uses counts as rarest."""
         df = self._dfs([term])[term] if term else 0

@@ -34,6 +34,7 @@ from rag.config import Settings
 from rag.text.asks import asks_why
 from rag.text.names import names_in, sentence_names
 from rag.text.outlets import without_outlets
+from rag.text.sentences import opens_quotation
 from rag.text.tokens import PERSONAL, tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, HitSpan, SearchQuery
 
@@ -273,7 +274,7 @@ def with_neighbours(
                 not reason
                 and id(nxt) not in picked
                 and nxt.p < floor * c.p
-                and not completes(group[-1].text, nxt.text)
+                and not completes(" ".join(g.text for g in group), nxt.text)
                 and not repeated
             ):
                 break
@@ -305,9 +306,10 @@ _CONTINUES = re.compile(r"^(?:[\"“‘']|(?:But|However|Yet|Still|Instead)\b)")
 
 def completes(sentence: str, following: str) -> bool:
     """Whether `following` completes `sentence` as one statement: the words after "X was blunt:" or "X said."
-    (a quotation), or a "But…" that qualifies it. Such a sentence rarely repeats the question's words, so the
-    evidence model alone would leave it out, although it often holds the answer."""
-    return sentence.rstrip().endswith(":") or bool(_CONTINUES.match(following.lstrip()))
+    (a quotation), the rest of a quotation `sentence` opens (`opens_quotation`), or a "But…" that qualifies it.
+    Such a sentence rarely repeats the question's words, so the evidence model alone would leave it out, although
+    it often holds the answer."""
+    return sentence.rstrip().endswith(":") or opens_quotation(sentence) or bool(_CONTINUES.match(following.lstrip()))
 
 
 def quote_citation(n: int, group: Sequence[HitSpan]) -> Citation:

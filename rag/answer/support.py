@@ -32,10 +32,11 @@ from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
 from rag.answer.evidence import carried_terms, coverage, hit_sentences, picking
-from rag.answer.extractive import named_outlets, quote_citation
+from rag.answer.extractive import MAX_QUOTE_SENTENCES, named_outlets, quote_citation
 from rag.config import Settings
 from rag.text.asks import asked_kind, asks_why, holds_kind
 from rag.text.names import names_in
+from rag.text.sentences import opens_quotation
 from rag.text.tokens import tokenize, word_tokens
 from rag.types import Answer, Citation, Hit, SearchQuery
 
@@ -147,6 +148,7 @@ def answer_from(
     chosen = _past_said(picked, cands, query.said, settings.answer_sentences)
     if asks_why(question):
         chosen = _with_reason(chosen, cands)
+    chosen = _closing_quotations(chosen, cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -202,6 +204,25 @@ def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candid
     after = [c for c in cands if c.hit is best.hit and c.start >= best.end]
     nxt = min(after, key=lambda c: c.start) if after else None
     return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
+
+
+def _closing_quotations(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """A chosen sentence that opens a quotation without closing it (`opens_quotation`) grows by the sentences
+    after it in its passage up to the closing mark, at most `MAX_QUOTE_SENTENCES` in all: the quoted words are one
+    statement ("“…not going to come to Mexico with the military. We cooperate, we collaborate, but there is not
+    going to be an invasion…” she said"), and the sentence holding the answer is often the one left out."""
+    out = list(chosen)
+    for c in chosen:
+        run, at = [c], c
+        while opens_quotation(" ".join(x.text for x in run)) and len(run) < MAX_QUOTE_SENTENCES:
+            after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
+            if not after:
+                break
+            at = min(after, key=lambda x: x.start)
+            run.append(at)
+            if at not in out:
+                out.append(at)
+    return out
 
 
 def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> Answer:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from rag import __version__
-from rag.backends import ChunkRow, Filter, register
+from rag.backends import ChunkRow, Filter, pg_blocks, register
 from rag.filters import date_bounds
 from rag.lexical import K1, B, bm25_document
 from rag.lexical import idf as lexical_idf
@@ -183,8 +183,8 @@ _POSTINGS_INDEXES = [
 _FORWARD_TABLE = """CREATE TABLE IF NOT EXISTS rag_chunk_terms (
     chunk_id bigint PRIMARY KEY, len int NOT NULL, tfs jsonb NOT NULL) WITH (toast_tuple_target = 8160)"""
 #: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
-_TABLES = ("rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta", "rag_chunks",
-           "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
+_TABLES = ("rag_term_blocks", "rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta",
+           "rag_chunks", "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -318,6 +318,11 @@ class PostgresBackend:
         # written before it existed, until its next full build) from the postings, as before.
         self._forward = (manifest.get("bm25") or {}).get("forward") is True and bool(
             self._rows("SELECT to_regclass('rag_chunk_terms') IS NOT NULL")[0][0]
+        )
+        # BM25 without a filter sums the terms' postings blocks (`rag.backends.pg_blocks`) when the index has them
+        # complete (the same rule as the term table), else it takes the SQL paths below.
+        self._blocks = (manifest.get("bm25") or {}).get("blocks") is True and bool(
+            self._rows("SELECT to_regclass('rag_term_blocks') IS NOT NULL")[0][0]
         )
         self._view = _IndexView(self)
 
@@ -520,6 +525,9 @@ class PostgresBackend:
             df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
             if not df:
                 return []
+            if flt is None and self._blocks:
+                memo.setdefault(("pg", "bm25"), []).append((len(df), -1))  # every posting scored, as arrays
+                return pg_blocks.top(self._rows, tokens, n, df, n_docs, self._stats(memo)[1])
             where, params = _where_postings(flt, max_span)
             terms = sorted(df, key=lambda t: (df[t], t))  # rarest first
             # Read the k rarest: their postings, and (at worst) a lookup per chunk holding one and other term. Only
@@ -735,23 +743,39 @@ class PostgresBackend:
                                 "WHERE id = ANY(%s)", [remove])  # fmt: skip
                     full = bool(cur.fetchone()[0])
                 forward = full or bool(row is not None and (row[0].get("bm25") or {}).get("forward") is True)
+                blocks = full or bool(row is not None and (row[0].get("bm25") or {}).get("blocks") is True)
                 for stmt in _schema(int(manifest_fields["dimension"])):
                     cur.execute(stmt)
                 if forward:
                     cur.execute(_FORWARD_TABLE)
                 else:
                     cur.execute("DROP TABLE IF EXISTS rag_chunk_terms")
+                cur.execute("SELECT to_regclass('rag_term_blocks') IS NULL")
+                blocks_empty = bool(cur.fetchone()[0])
+                if blocks:
+                    for stmt in pg_blocks.TABLE:
+                        cur.execute(stmt)
+                    if full and not blocks_empty:  # a rebuild: every block is written anew
+                        cur.execute("DELETE FROM rag_term_blocks")
+                        blocks_empty = True
+                else:
+                    cur.execute("DROP TABLE IF EXISTS rag_term_blocks")
                 cur.execute(
                     "INSERT INTO rag_stats (id, n_docs, total_len) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING"
                 )
                 touched: set[str] = set()
+                removed_blocks: list[tuple[str, int]] = []  # (term, block) of every removed posting
+                removed_ids: list[int] = []
                 if remove:
                     cur.execute(
-                        "SELECT DISTINCT p.term FROM rag_postings p JOIN rag_chunks c ON c.id = p.chunk_id "
-                        "WHERE c.article_id = ANY(%s)",
+                        f"SELECT DISTINCT p.term, p.chunk_id >> {pg_blocks.BLOCK_BITS:d} FROM rag_postings p "
+                        "JOIN rag_chunks c ON c.id = p.chunk_id WHERE c.article_id = ANY(%s)",
                         [remove],
                     )
-                    touched.update(r[0] for r in cur.fetchall())
+                    removed_blocks = [(t, int(b)) for t, b in cur.fetchall()]
+                    touched.update(t for t, _ in removed_blocks)
+                    cur.execute("SELECT id FROM rag_chunks WHERE article_id = ANY(%s)", [remove])
+                    removed_ids = [int(r[0]) for r in cur.fetchall()]
                     cur.execute(
                         "UPDATE rag_stats SET n_docs = n_docs - s.n, total_len = total_len - s.l FROM "
                         "(SELECT count(*) AS n, coalesce(sum(len), 0) AS l FROM rag_chunks "
@@ -772,7 +796,10 @@ class PostgresBackend:
                             [remove],
                         )
                     cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
-                touched |= _insert(cur, changes, bm25_outlet, forward)
+                new = pg_blocks.NewPostings() if blocks else None
+                touched |= _insert(cur, changes, bm25_outlet, forward, new)
+                if new is not None:
+                    pg_blocks.write(cur, new, removed_ids, removed_blocks, blocks_empty)
                 cur.execute("SELECT to_regclass('rag_postings_pkey') IS NULL")
                 first_build = bool(cur.fetchone()[0])
                 for stmt in _POSTINGS_INDEXES:  # on a first build: sorted index builds, not row-by-row inserts
@@ -811,7 +838,7 @@ class PostgresBackend:
                     "backend": "postgres",
                     "schema": SCHEMA_VERSION,
                     "vector_index": {"type": index_kind},
-                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene", "forward": forward},
+                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene", "forward": forward, "blocks": blocks},
                 }
                 cur.execute(
                     "INSERT INTO rag_manifest VALUES (1, %s::jsonb) "
@@ -854,9 +881,11 @@ class PostgresBackend:
             conn.close()
 
 
-def _insert(cur: Any, changes: Changes, bm25_outlet: bool, forward: bool = False) -> set[str]:
+def _insert(
+    cur: Any, changes: Changes, bm25_outlet: bool, forward: bool = False, new: pg_blocks.NewPostings | None = None
+) -> set[str]:
     """COPY the new articles, chunks (with vectors) and postings (and with `forward` each chunk's terms into
-    rag_chunk_terms); returns the terms they hold."""
+    rag_chunk_terms; each posting into `new` too, for the term blocks); returns the terms they hold."""
     arts = {a.id: a for a in changes.add_articles}
     with cur.copy("COPY rag_articles (id, outlet, title, published, url, body, source, hash) FROM STDIN") as copy:
         for a in changes.add_articles:
@@ -907,6 +936,8 @@ def _insert(cur: Any, changes: Changes, bm25_outlet: bool, forward: bool = False
             for term, tf in Counter(toks).items():
                 copy.write_row((c.id, tf, length, term, outlet, first, last))
                 terms.add(term)
+                if new is not None:
+                    new.add(term, c.id, tf, length)
     if forward:
         from psycopg.types.json import Jsonb
 

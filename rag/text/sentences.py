@@ -82,3 +82,12 @@ def _add(spans: list[tuple[int, int]], line: str, start: int, end: int, base: in
 def split_sentences(text: str) -> list[str]:
     """The sentences of `text` as strings (convenience over `sentence_spans`)."""
     return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def opens_quotation(sentence: str) -> bool:
+    """Whether `sentence` opens a quotation it does not close ("“The United States is not going to come to
+    Mexico with the military."): the quoted words go on in the sentences after it, up to the closing mark and
+    its attribution ("…absolutely ruled out,” she said"). Curly marks are counted as opening and closing,
+    straight double quotes by parity; single quotes are left out (apostrophes)."""
+    curly = sentence.count("“") - sentence.count("”")
+    return curly > 0 or (curly == 0 and sentence.count('"') % 2 == 1)

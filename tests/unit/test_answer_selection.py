@@ -406,3 +406,24 @@ def test_support_ranks_by_the_sentence_vectors_match_to_the_questions_own_words(
     assert stats.embedder.seen == [q]  # the question's own words, not the search text
     plain = support.rank_sentences(q, SearchQuery(q, search), hits, corpus)  # no vectors: the support decides
     assert plain[0].text.startswith("The Cybertruck launched")
+
+
+QUOTED = "“We will not come with the military. There will be no invasion. It is ruled out,” she said. Other news."
+
+
+def test_a_quote_that_opens_a_quotation_runs_on_to_its_closing_mark() -> None:
+    from rag.answer import support
+    from rag.text.sentences import opens_quotation, sentence_spans
+
+    assert opens_quotation("“We will not come with the military.") and opens_quotation('He said "we will')
+    assert not opens_quotation("“It is ruled out,” she said.") and not opens_quotation("General “Black Jack” came.")
+    # The fitted selection: the opening sentence grows to the closing mark, whatever the others' scores.
+    cands = _cands(_hit("Alpha", QUOTED), [0.9, 0.01, 0.01, 0.01])
+    assert extractive.with_neighbours([cands[0]], cands, floor=0.6) == [cands[:3]]
+    # The support selection the same, and a sentence with no open quotation stays alone.
+    hit = _hit("Alpha", QUOTED)
+    body = hit.chunk.text
+    sup = [support.Candidate(hit, s, e, body[s:e]) for s, e in sentence_spans(body)]
+    assert [c.text for c in sup][1:3] == ["There will be no invasion.", "It is ruled out,” she said."]
+    assert support._closing_quotations([sup[0]], sup) == sup[:3]
+    assert support._closing_quotations([sup[3]], sup) == [sup[3]]

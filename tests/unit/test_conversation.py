@@ -432,3 +432,15 @@ def test_a_reading_that_carried_only_names_retries_with_how_the_answer_described
     loose = r.looser()
     assert loose is not None and loose.carried_names == () and "venezuelan" in loose.text
     assert loose.only_outlets == ("Dawn",) and "retried with the previous answer's words" in loose.reasons
+
+
+def test_what_narrowed_outlets_lack_is_said_in_one_grammatical_line() -> None:
+    from rag.reading import Reading
+
+    r = Reading("And Dawn?", "And Dawn?", carried_names=("Maduro",))
+    assert r.narrowed_refusal(["Dawn"], []) == "Dawn does not mention Maduro."
+    assert r.narrowed_refusal(["Dawn"], ["Maduro was seized."]) == "Dawn mentions Maduro but does not answer this."
+    assert r.narrowed_refusal(["Dawn", "Truthout"], []) == "Dawn and Truthout do not mention Maduro."
+    many = [f"Outlet {i}" for i in range(5)]
+    assert r.narrowed_refusal(many, []) == "The 5 outlets searched do not mention Maduro."
+    assert Reading.unmentioned(["Dawn"], "pause") == "Dawn does not use the word “pause”."

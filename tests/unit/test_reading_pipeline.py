@@ -67,6 +67,10 @@ def test_a_refused_follow_up_is_asked_again_without_the_carried_names() -> None:
     answer = pipeline.ask("What did the other outlets say about the strike?", history)
     assert not answer.refused and answer.citations[0].outlet == "Truthout"
     assert "Rebecca" not in answer.search_query and "retried without the names" in " ".join(answer.filters["notes"])
+    # The answer says first that the outlets it quotes do not mention the name the retry left out.
+    lacking, quotes = answer.text.split("\n", 1)
+    assert lacking.startswith("Al Jazeera, Dawn, Evrim Ağacı and Truthout do not mention Rebecca Bill Chavez.")
+    assert quotes.startswith("Truthout: Teachers went on strike") and "[" not in lacking
 
 
 def test_the_chat_stream_retries_a_refused_follow_up_as_ask_does() -> None:
@@ -75,3 +79,32 @@ def test_the_chat_stream_retries_a_refused_follow_up_as_ask_does() -> None:
     answer = items[-1]
     assert isinstance(answer, Answer) and not answer.refused and answer.citations[0].outlet == "Truthout"
     assert "retried without the names" in " ".join(answer.filters["notes"])
+    assert answer.text.startswith("Al Jazeera, Dawn, Evrim Ağacı and Truthout do not mention Rebecca Bill Chavez.")
+
+
+PAUSE = [
+    Article("a", "Al Jazeera", "Strikes", "2026-03-01", "", "The boat strikes paused for a few weeks in February."),
+    Article("d", "Dawn", "Strikes", "2026-03-01", "", "Boat strikes went on in the Caribbean in February."),
+    Article("t", "Truthout", "Strikes", "2026-03-01", "", "The boat strikes killed 150 people, officials said."),
+]
+
+
+def _pipeline(articles: list[Article]) -> Pipeline:
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(articles)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    return pipeline
+
+
+def test_other_outlets_without_the_storys_rarest_word_are_quoted_with_a_line_saying_so() -> None:
+    history = [Turn("Why did the boat strikes pause in February?", "Al Jazeera: … [1]", "", ("Al Jazeera",))]
+    answer = _pipeline(PAUSE).ask("What did the other outlets say?", history)
+    assert not answer.refused and {c.outlet for c in answer.citations} <= {"Dawn", "Truthout"}
+    lacking, quotes = answer.text.split("\n", 1)
+    assert lacking == "Dawn and Truthout do not use the word “pause”. Their passages closest to the question:"
+    assert quotes.startswith(("Dawn: ", "Truthout: "))
+    # One of them using it (in any form: "paused") is on the story: no such line.
+    said = [*PAUSE[:2], Article("t", "Truthout", "Strikes", "2026-03-01", "", "The strikes paused, officials said.")]
+    answer = _pipeline(said).ask("What did the other outlets say?", history)
+    assert not answer.refused and "do not use the word" not in answer.text
