@@ -2,7 +2,8 @@
 without a filter in one read per term instead of a SQL aggregate over every posting.
 
     rag_term_blocks (term, block, data): the postings of `term` among the chunk ids block · 2^16 … (block + 1) ·
-    2^16 − 1, as `_POSTING` records (the id's low 16 bits, tf, the chunk's BM25 length) in id order, stored
+    2^16 − 1, in id order, as three plain arrays after one byte w: the ids' low 16 bits (uint16), the tfs and
+    the chunks' BM25 lengths (uint16 when w = 2, uint32 when a value needs it: w = 4); 6 bytes a posting, stored
     uncompressed (EXTERNAL: read without decompressing).
 
 Why: at 1,000,000 chunks about half the unfiltered bench queries (those of two frequent terms) cannot be pruned
@@ -27,7 +28,6 @@ import numpy as np
 from rag.lexical import K1, B
 
 BLOCK_BITS = 16
-_POSTING = np.dtype([("id", "<u2"), ("tf", "<u4"), ("len", "<u4")])
 TABLE = [
     """CREATE TABLE IF NOT EXISTS rag_term_blocks (
         term text NOT NULL, block bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (term, block))""",
@@ -66,21 +66,28 @@ class NewPostings:
         return out
 
 
+def _columns(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low 16 bits of the ids, tfs, lengths) of one block's `data`, as views of it (nothing copied)."""
+    width = data[0]
+    n = (len(data) - 1) // (2 + 2 * width)
+    kind = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    low = np.frombuffer(data, dtype="<u2", count=n, offset=1)
+    tf = np.frombuffer(data, dtype=kind, count=n, offset=1 + 2 * n)
+    length = np.frombuffer(data, dtype=kind, count=n, offset=1 + 2 * n + width * n)
+    return low, tf, length
+
+
 def _decode(block: int, data: bytes) -> np.ndarray:
-    rec = np.frombuffer(data, dtype=_POSTING)
-    rows = np.empty((len(rec), 3), dtype=np.int64)
-    rows[:, 0] = (block << BLOCK_BITS) + rec["id"].astype(np.int64)
-    rows[:, 1] = rec["tf"]
-    rows[:, 2] = rec["len"]
-    return rows
+    """One block as (id, tf, len) int64 rows."""
+    low, tf, length = _columns(data)
+    return np.stack([(block << BLOCK_BITS) + low.astype(np.int64), tf, length], axis=1).astype(np.int64)
 
 
 def _encode(rows: np.ndarray) -> bytes:
-    rec = np.empty(len(rows), dtype=_POSTING)
-    rec["id"] = rows[:, 0] & ((1 << BLOCK_BITS) - 1)
-    rec["tf"] = rows[:, 1]
-    rec["len"] = rows[:, 2]
-    return rec.tobytes()
+    width = 2 if int(rows[:, 1:].max()) < (1 << 16) else 4
+    kind = "<u2" if width == 2 else "<u4"
+    low = (rows[:, 0] & ((1 << BLOCK_BITS) - 1)).astype("<u2")
+    return bytes([width]) + low.tobytes() + rows[:, 1].astype(kind).tobytes() + rows[:, 2].astype(kind).tobytes()
 
 
 def write(
@@ -136,19 +143,18 @@ def top(
     terms = sorted(df)
     if not terms or n <= 0:
         return []
-    got: dict[str, list[np.ndarray]] = {}
+    got: dict[str, list[tuple[int, bytes]]] = {}
     for term, block, data in rows(
         "SELECT term, block, data FROM rag_term_blocks WHERE term = ANY(%s) ORDER BY term, block", [terms], binary=True
     ):
-        got.setdefault(term, []).append(_decode(int(block), bytes(data)))
+        got.setdefault(term, []).append((int(block), data))
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for term, blocks in got.items():
-        p = np.concatenate(blocks)
-        d = df[term]
-        idf = math.log(1 + (float(n_docs) - d + 0.5) / (d + 0.5))  # as `PostgresBackend._QUERY` (C's log)
-        tf, length = p[:, 1].astype(np.float64), p[:, 2].astype(np.float64)
-        part = (idf * tf / (tf + K1 * ((1 - B) + B * length / avgdl))).astype(np.float32)
-        parts[term] = (p[:, 0], part)
+        cols = [(b, *_columns(d)) for b, d in blocks]
+        ids = np.concatenate([(b << BLOCK_BITS) + low.astype(np.int64) for b, low, _, _ in cols])
+        tf = np.concatenate([c[2] for c in cols])
+        length = np.concatenate([c[3] for c in cols])
+        parts[term] = (ids, _parts(tf, length, _idf(df[term], n_docs), avgdl))
     if not parts:
         return []
     every = [i for i, _ in parts.values()]
@@ -158,20 +164,43 @@ def top(
     dense = high < 4 * total + (1 << 20)
     ids = np.arange(high + 1) if dense else np.unique(np.concatenate(every))
     score = np.zeros(len(ids), dtype=np.float32)
-    held = np.zeros(len(ids), dtype=bool)
     for t in tokens:  # in the query's order, a repeated token each time: float32 sums, as bm25s and the SQL
         if t in parts:
             where, part = parts[t]
-            at = where if dense else np.searchsorted(ids, where)
-            score[at] = score[at] + part
-            held[at] = True
+            score[where if dense else np.searchsorted(ids, where)] += part  # a term's ids are distinct
+    # Every part is positive (idf > 0, tf ≥ 1), so the chunks holding a query term are those above 0 (found
+    # first: selecting among mostly equal zeros is numpy's slow case, ~40 ms per million); the top n are those at
+    # or above the n-th score (ties at it included: they rank by id below).
+    held = np.flatnonzero(score > 0)
     ids, score = ids[held], score[held]
-    keep = score > 0
-    ids, score = ids[keep], score[keep]
-    if len(ids) > n:
-        nth = np.partition(score, len(score) - n)[len(score) - n]
-        keep = score >= nth
+    if len(score) > n:
+        keep = score >= np.partition(score, len(score) - n)[len(score) - n]
         ids, score = ids[keep], score[keep]
     order = np.lexsort((ids, -score))[:n]
     # As PostgreSQL prints a float4 (its shortest exact digits) and the SQL paths read it back.
     return [(int(i), float(str(s))) for i, s in zip(ids[order], score[order], strict=True)]
+
+
+def _idf(df: int, n_docs: int) -> float:
+    """As `PostgresBackend._QUERY` computes it (C's log, float8)."""
+    return math.log(1 + (float(n_docs) - df + 0.5) / (df + 0.5))
+
+
+#: Above this many (tf, length) cells the parts are computed per posting instead of looked up in a table.
+_TABLE_CELLS = 1 << 20
+
+
+def _parts(tf: np.ndarray, length: np.ndarray, idf: float, avgdl: float) -> np.ndarray:
+    """Each posting's part, `PostgresBackend._PART` in the same order of float64 operations, then float32. The
+    parts depend on (tf, length) only and a term's postings share a few thousand such pairs, so they are
+    computed once per pair in a table and looked up (exactly the same values, a fraction of the work)."""
+    max_tf, max_len = int(tf.max()), int(length.max())
+    if (max_tf + 1) * (max_len + 1) > min(_TABLE_CELLS, 4 * len(tf)):
+        return _part(tf.astype(np.float64), length.astype(np.float64), idf, avgdl)
+    t = np.arange(max_tf + 1, dtype=np.float64)[:, None]
+    n = np.arange(max_len + 1, dtype=np.float64)[None, :]
+    return _part(t, n, idf, avgdl)[tf, length]
+
+
+def _part(tf: np.ndarray, length: np.ndarray, idf: float, avgdl: float) -> np.ndarray:
+    return (idf * tf / (tf + K1 * ((1 - B) + B * length / avgdl))).astype(np.float32)

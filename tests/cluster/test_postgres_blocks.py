@@ -141,3 +141,13 @@ def test_an_index_without_blocks_keeps_the_sql_paths_until_a_full_build(pg_serve
                               m["generation"])  # fmt: skip
     assert m["bm25"]["blocks"] is True
     _blocks_match_postings(dsn)
+
+
+def test_a_block_round_trips_with_16_bit_values_and_with_wider_ones() -> None:
+    from rag.backends.pg_blocks import _decode, _encode
+
+    for top in (7, 65_535, 70_000):  # the last needs 32-bit tfs and lengths
+        rows = np.array([[5 * 65_536 + 3, 1, 12], [5 * 65_536 + 9, 4, top], [6 * 65_536 - 1, top, top]])
+        data = _encode(rows)
+        assert data[0] == (2 if top < 65_536 else 4) and len(data) == 1 + 3 * (2 + 2 * data[0])
+        assert (_decode(5, data) == rows).all()

@@ -427,3 +427,21 @@ def test_a_quote_that_opens_a_quotation_runs_on_to_its_closing_mark() -> None:
     assert [c.text for c in sup][1:3] == ["There will be no invasion.", "It is ruled out,” she said."]
     assert support._closing_quotations([sup[0]], sup) == sup[:3]
     assert support._closing_quotations([sup[3]], sup) == [sup[3]]
+
+
+def test_another_outlets_version_must_hold_the_kind_asked_for_and_some_of_the_questions_terms() -> None:
+    from rag.answer import support
+
+    def cand(outlet: str, score: float, holds: bool | None, own: float, n: int) -> support.Candidate:
+        hit = _hit(outlet, f"{outlet} sentence.", n)
+        return support.Candidate(hit, 0, len(hit.chunk.text), hit.chunk.text, score=score, own=own, holds=holds)
+
+    best = cand("Alpha", 1.0, True, 0.6, 0)
+    no_date = cand("Beta", 0.95, False, 0.2, 1)  # "…the 18th and 19th centuries…" for a "When…?"
+    no_terms = cand("Gamma", 0.9, True, 0.02, 2)  # "At Thursday's conference…": a date, none of the question
+    version = cand("Delta", 0.9, True, 0.3, 3)
+    assert support._select([best, no_date, no_terms, version], 4) == [best, version]
+    # An outlet the question asks for keeps its version either way; a question asking no kind checks none.
+    assert support._select([best, no_date], 4, frozenset({"Beta"})) == [best, no_date]
+    plain = cand("Beta", 0.95, None, 0.2, 1)
+    assert support._select([best, plain], 4) == [best, plain]
