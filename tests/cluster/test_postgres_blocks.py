@@ -14,7 +14,7 @@ from rag.store import Changes
 from rag.types import Chunk
 from tests.cluster.conftest import new_database
 from tests.cluster.test_postgres_bm25 import FIELDS, _corpus, _every_posting
-from tests.cluster.test_postgres_forward import _queries
+from tests.cluster.test_postgres_forward import _queries, update
 
 pytestmark = [pytest.mark.cluster]
 
@@ -73,17 +73,9 @@ def test_the_blocks_hold_the_postings_and_rank_as_every_posting_through_updates(
     m = PostgresBackend.apply(dsn, base, FIELDS, None)
     assert m["bm25"]["blocks"] is True
     assert _blocks_match_postings(dsn) > 1000
-    # An update: 60 articles added (ids in new blocks and in old ones), 20 removed, 10 replaced by other text.
-    added = _spread(_corpus(60, start=300, seed=1), 777, offset=600_001)  # inside old blocks and past them
-    replaced = _corpus(10, start=0, seed=7)
-    removed = [a.id for a in base.add_articles[100:120]]
-    changes = Changes(
-        removed + [a.id for a in replaced.add_articles],
-        [*added.add_articles, *replaced.add_articles],
-        [*added.add_chunks, *[Chunk(c.article_id, c.start, c.end, c.text, id=2_000_001 + c.id)
-                              for c in replaced.add_chunks]],
-        np.concatenate([added.add_vectors, replaced.add_vectors]),
-    )  # fmt: skip
+    # An update: 60 articles added (ids inside old blocks and past them), 20 removed, 10 replaced by other text.
+    added = _spread(_corpus(60, start=300, seed=1), 777, offset=600_001)
+    changes = update(base, added, 2_000_001)
     m = PostgresBackend.apply(dsn, changes, FIELDS, m["generation"])
     assert m["bm25"]["blocks"] is True
     _blocks_match_postings(dsn)

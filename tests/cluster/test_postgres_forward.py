@@ -30,6 +30,20 @@ def _queries(seed: int = 3, count: int = 25) -> list[list[str]]:
     return out
 
 
+def update(base: Changes, added: Changes, first_id: int) -> Changes:
+    """An update of the index `base` built: `added` added, 20 of its articles removed, 10 replaced by other text
+    (their new chunks numbered from `first_id` on)."""
+    replaced = _corpus(10, start=0, seed=7)
+    removed = [a.id for a in base.add_articles[100:120]]
+    return Changes(
+        removed + [a.id for a in replaced.add_articles],
+        [*added.add_articles, *replaced.add_articles],
+        [*added.add_chunks, *[c.__class__(c.article_id, c.start, c.end, c.text, id=first_id + c.id)
+                              for c in replaced.add_chunks]],
+        np.concatenate([added.add_vectors, replaced.add_vectors]),
+    )  # fmt: skip
+
+
 def _table_matches_postings(dsn: str) -> None:
     import psycopg
 
@@ -86,18 +100,7 @@ def test_the_term_table_ranks_as_every_posting_and_stays_in_step_through_updates
     m = PostgresBackend.apply(dsn, base, FIELDS, None)
     assert m["bm25"]["forward"] is True
     _table_matches_postings(dsn)
-    # An update: 60 articles added, 20 removed, 10 replaced by other text.
-    added = _corpus(60, start=300, seed=1)
-    replaced = _corpus(10, start=0, seed=7)
-    removed = [a.id for a in base.add_articles[100:120]]
-    changes = Changes(
-        removed + [a.id for a in replaced.add_articles],
-        [*added.add_articles, *replaced.add_articles],
-        [*added.add_chunks, *[c.__class__(c.article_id, c.start, c.end, c.text, id=5000 + c.id)
-                              for c in replaced.add_chunks]],
-        np.concatenate([added.add_vectors, replaced.add_vectors]),
-    )  # fmt: skip
-    m = PostgresBackend.apply(dsn, changes, FIELDS, m["generation"])
+    m = PostgresBackend.apply(dsn, update(base, _corpus(60, start=300, seed=1), 5000), FIELDS, m["generation"])
     assert m["bm25"]["forward"] is True
     _table_matches_postings(dsn)
     backend = PostgresBackend(dsn)
