@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
 from rag.answer.evidence import carried_terms, coverage, hit_sentences, picking
-from rag.answer.extractive import MAX_QUOTE_SENTENCES, named_outlets, quote_citation
+from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, quote_citation
 from rag.config import Settings
 from rag.text.asks import asked_kind, asks_why, holds_kind
 from rag.text.names import names_in
@@ -155,7 +155,7 @@ def answer_from(
     chosen = _past_said(picked, cands, query.said, settings.answer_sentences)
     if asks_why(question):
         chosen = _with_reason(chosen, cands)
-    chosen = _closing_quotations(chosen, cands)
+    chosen = _completed(chosen, cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -218,22 +218,30 @@ def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candid
     return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
 
 
-def _closing_quotations(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
-    """A chosen sentence that opens a quotation without closing it (`opens_quotation`) grows by the sentences
-    after it in its passage up to the closing mark, at most `MAX_QUOTE_SENTENCES` in all: the quoted words are one
-    statement ("“…not going to come to Mexico with the military. We cooperate, we collaborate, but there is not
-    going to be an invasion…” she said"), and the sentence holding the answer is often the one left out."""
+def _completed(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """A chosen sentence grows by the sentences after it in its passage that complete it (`extractive.completes`:
+    the rest of a quotation it opens, the words after "X was blunt:", a "But…" that qualifies it), at most
+    `MAX_QUOTE_SENTENCES` in all: "“…not going to come to Mexico with the military. We cooperate, we collaborate,
+    but there is not going to be an invasion…” she said"; "The pause in attacks, he said, was evidence of the
+    strategy's success. But that break notably came as the US surged assets to the Middle East." The sentence
+    holding the answer is often the one left out."""
     out = list(chosen)
     for c in chosen:
         run, at = [c], c
-        while opens_quotation(" ".join(x.text for x in run)) and len(run) < MAX_QUOTE_SENTENCES:
+        while len(run) < MAX_QUOTE_SENTENCES:
             after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
             if not after:
                 break
-            at = min(after, key=lambda x: x.start)
-            run.append(at)
-            if at not in out:
-                out.append(at)
+            nxt = min(after, key=lambda x: x.start)
+            # The rest of an open quotation always; otherwise one sentence that completes the chosen one (not a
+            # chain of them: "“King of Comedy was slept on,” she added." then someone else's "“I cannot…”").
+            said = " ".join(x.text for x in run)
+            if not (opens_quotation(said) or (len(run) == 1 and completes(said, nxt.text))):
+                break
+            run.append(nxt)
+            at = nxt
+            if nxt not in out:
+                out.append(nxt)
     return out
 
 

@@ -425,8 +425,8 @@ def test_a_quote_that_opens_a_quotation_runs_on_to_its_closing_mark() -> None:
     body = hit.chunk.text
     sup = [support.Candidate(hit, s, e, body[s:e]) for s, e in sentence_spans(body)]
     assert [c.text for c in sup][1:3] == ["There will be no invasion.", "It is ruled out,” she said."]
-    assert support._closing_quotations([sup[0]], sup) == sup[:3]
-    assert support._closing_quotations([sup[3]], sup) == [sup[3]]
+    assert support._completed([sup[0]], sup) == sup[:3]
+    assert support._completed([sup[3]], sup) == [sup[3]]
 
 
 def test_another_outlets_version_must_hold_the_kind_asked_for_and_some_of_the_questions_terms() -> None:
@@ -445,3 +445,14 @@ def test_another_outlets_version_must_hold_the_kind_asked_for_and_some_of_the_qu
     assert support._select([best, no_date], 4, frozenset({"Beta"})) == [best, no_date]
     plain = cand("Beta", 0.95, None, 0.2, 1)
     assert support._select([best, plain], 4) == [best, plain]
+
+
+def test_the_support_selection_adds_the_but_that_completes_a_quote_and_only_that_one() -> None:
+    from rag.answer import support
+    from rag.text.sentences import sentence_spans
+
+    hit = _hit("Alpha", "The pause was a success, he said. But it came as assets moved. “It was luck,” one said. X.")
+    body = hit.chunk.text
+    sup = [support.Candidate(hit, s, e, body[s:e]) for s, e in sentence_spans(body)]
+    assert support._completed([sup[0]], sup) == sup[:2]  # not also the next quotation: a chain, someone else
+    assert support._completed([sup[3]], sup) == [sup[3]]
