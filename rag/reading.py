@@ -142,12 +142,12 @@ class Reading:
         mention Stephen Miller" (or "…mention X but do not answer this" when the `passages` found do)."""
         topic = self.carried_names or self.carried_words
         where = outlets_listing(outlets)
-        do, does = ("does", "does") if len(outlets) == 1 else ("do", "")
+        do, mention = ("does", "mentions") if len(outlets) == 1 else ("do", "mention")
         if not topic:
             return f"{where} {do} not answer this."
         about = listing(topic)
         if any(t.lower() in p.lower() for p in passages for t in topic):
-            return f"{where} {'mentions' if does else 'mention'} {about} but {do} not answer this."
+            return f"{where} {mention} {about} but {do} not answer this."
         return f"{where} {do} not mention {about}."
 
     def rarest_carried(self, idf: Callable[[str], float]) -> str | None:
