@@ -160,8 +160,9 @@ class Pipeline:
         if answer.refused:
             answer.text = reading.narrowed_refusal(narrowed, (h.chunk.text for h in answer.hits))
         elif missed is not None:
-            lacking = missed[0].narrowed_refusal(narrowed, (h.chunk.text for h in missed[1].hits))
-            if "not mention" in lacking:  # not when they name it without answering: the retry may answer
+            before, texts = missed[0], [h.chunk.text for h in missed[1].hits]
+            if before.topic and not before.topic_in(texts):  # when they name it, the retry may answer it
+                lacking = before.narrowed_refusal(narrowed, texts)
                 answer.text = (
                     f"{lacking} {_their(narrowed)} passages closest to the rest of the question:\n{answer.text}"
                 )

@@ -140,15 +140,23 @@ class Reading:
     def narrowed_refusal(self, outlets: Sequence[str], passages: Iterable[str]) -> str:
         """Why a search within the outlets the reader chose answered nothing: "Evrim Ağacı and Truthout do not
         mention Stephen Miller" (or "…mention X but do not answer this" when the `passages` found do)."""
-        topic = self.carried_names or self.carried_words
         where = outlets_listing(outlets)
         do, mention = ("does", "mentions") if len(outlets) == 1 else ("do", "mention")
-        if not topic:
+        if not self.topic:
             return f"{where} {do} not answer this."
-        about = listing(topic)
-        if any(t.lower() in p.lower() for p in passages for t in topic):
+        about = listing(self.topic)
+        if self.topic_in(passages):
             return f"{where} {mention} {about} but {do} not answer this."
         return f"{where} {do} not mention {about}."
+
+    @property
+    def topic(self) -> tuple[str, ...]:
+        """What a follow-up carried that its outlets must speak of: the names, else the topic words."""
+        return self.carried_names or self.carried_words
+
+    def topic_in(self, passages: Iterable[str]) -> bool:
+        """Whether any of `passages` names the carried topic (case aside)."""
+        return any(t.lower() in p.lower() for p in passages for t in self.topic)
 
     def rarest_carried(self, idf: Callable[[str], float]) -> str | None:
         """The carried topic word the corpus uses least (`idf` of its terms), when the question has no topic of

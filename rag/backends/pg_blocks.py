@@ -80,7 +80,7 @@ def _columns(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _decode(block: int, data: bytes) -> np.ndarray:
     """One block as (id, tf, len) int64 rows."""
     low, tf, length = _columns(data)
-    return np.stack([(block << BLOCK_BITS) + low.astype(np.int64), tf, length], axis=1).astype(np.int64)
+    return np.stack([(block << BLOCK_BITS) + low.astype(np.int64), tf, length], axis=1)  # int64: the ids
 
 
 def _encode(rows: np.ndarray) -> bytes:
