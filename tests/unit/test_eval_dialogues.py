@@ -44,6 +44,8 @@ FRESH = {
     "multihop4": EVAL / "dialogues_fresh4_multihop.jsonl",
     "seeds5": EVAL / "dialogues_fresh5_seeds.jsonl",
     "multihop5": EVAL / "dialogues_fresh5_multihop.jsonl",
+    "seeds6": EVAL / "dialogues_fresh6_seeds.jsonl",
+    "multihop6": EVAL / "dialogues_fresh6_multihop.jsonl",
 }
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
