@@ -66,6 +66,7 @@ class Case:
     q: evidence.Question
     rule_refusal: bool  # refused before any scoring (a name no article has, a source the corpus lacks)
     outlets: list[str]
+    bodies: dict[str, str]  # the retrieved articles' bodies by id (quotes are cut from them)
 
 
 def label(sentence: str, facts: list[str]) -> int:
@@ -89,7 +90,8 @@ def collect(pipe: Pipeline, rows: list[dict]) -> list[Case]:
         cands.sort(key=lambda c: (c.rank, c.start))
         q = extractive.question_of(question, query, r.outlets)
         rule = not hits or bool(extractive.missing_names(question, r)) or bool(query.unknown_sources)
-        cases.append(Case(row, question, query, hits, cands, q, rule, r.outlets))
+        bodies = {h.article.id: r.body(h.article.id) for h in hits}
+        cases.append(Case(row, question, query, hits, cands, q, rule, r.outlets, bodies))
         if n % 100 == 0:
             print(f"fit: {n}/{len(rows)} queries described", file=sys.stderr, flush=True)
     return cases
@@ -118,7 +120,7 @@ def answer_case(case: Case, weights: Weights, limits: extractive.Limits) -> tupl
     decided = extractive.decide(case.question, case.q, cands, len(case.hits), case.outlets, weights, limits)
     if decided is None:
         return base, None
-    return extractive.compose(base, *decided), decided[1].text if decided[1] else None
+    return extractive.compose(base, *decided, case.bodies), decided[1].text if decided[1] else None
 
 
 def metrics(cases: list[Case], weights: Weights, limits: extractive.Limits) -> dict:

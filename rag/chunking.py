@@ -66,6 +66,18 @@ def chunk_sentences(chunk: Chunk) -> list[tuple[int, int]]:
     return [(s, e) for s, e in sentence_spans(chunk.text, offset=chunk.start) if e - s >= MIN_SENTENCE_CHARS]
 
 
+def next_sentence(body: str, end: int, spans: list[tuple[int, int]] | None = None) -> tuple[int, int] | None:
+    """The span of the quotable sentence right after position `end` of `body` (sentences as `chunk_sentences`
+    counts them), or None at the article's end or when the next one is a fragment. A passage stops at a chunk
+    boundary, but the statement a quote makes may not: "The pause in attacks, he said, was evidence of the
+    strategy's success." ends a seed passage, and "But that break notably came as the US surged assets to the
+    Middle East." opens the next. `spans`: `sentence_spans(body)`, when the caller has them already."""
+    for s, e in sentence_spans(body) if spans is None else spans:
+        if s >= end:
+            return (s, e) if e - s >= MIN_SENTENCE_CHARS else None
+    return None
+
+
 def chunk_article(article: Article, size: int = 1000, overlap: int = 200) -> list[Chunk]:
     """The chunks of one article, in order."""
     return [

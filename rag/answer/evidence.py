@@ -28,13 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from rag.answer.weights import Logistic
-from rag.chunking import chunk_sentences
+from rag.chunking import chunk_sentences, next_sentence
 from rag.sentence_vectors import SentenceVectors
 from rag.text.outlets import OutletMatcher
+from rag.text.sentences import sentence_spans
 from rag.text.tokens import tokenize
 from rag.types import Hit
 
@@ -79,6 +81,7 @@ class Candidate:
     vector: np.ndarray | None = None  # the sentence's embedding, when it was embedded
     p: float = 0.0  # probability that the sentence is evidence for the whole question
     p_part: np.ndarray = field(default_factory=lambda: np.zeros(0))  # … for each part alone
+    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
 
     @property
     def outlet(self) -> str:
@@ -134,8 +137,43 @@ def hit_sentences(hits: Sequence[Hit]) -> Iterator[tuple[int, Hit, int, int]]:
 
 
 def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    """Every sentence of the hits (once per article span), in passage order."""
-    return [Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e]) for rank, hit, s, e in hit_sentences(hits)]
+    """Every sentence of the hits (once per article span), in passage order, each passage's last one linked to
+    the sentence after it (`link_following`)."""
+    cands = [Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e]) for rank, hit, s, e in hit_sentences(hits)]
+    link_following(cands, bodies, lambda c, s, e, text: Candidate(c.hit, c.rank, s, e, text))
+    return cands
+
+
+class Linked(Protocol):
+    """A candidate sentence that can point at the one after it (both answerers' candidates are)."""
+
+    hit: Hit
+    start: int
+    end: int
+    after: Any
+
+
+C = TypeVar("C", bound=Linked)
+
+
+def link_following(cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C]) -> None:
+    """Set `after` on the last candidate of each passage: the candidate of the article's next sentence
+    (`chunking.next_sentence`), one of `cands` when another retrieved passage holds it, else a new one made by
+    `make(last, start, end, text)` and not added to `cands`. Such a sentence is never chosen on its own (it was
+    not retrieved, nor scored); it only completes a quote the way the passage's own next sentence would: the
+    rest of a quotation, a "But…" (`extractive.completes`)."""
+    at = {(c.hit.article.id, c.start): c for c in cands}
+    last: dict[int, C] = {}
+    for c in cands:  # in passage order: the last one seen of each passage is its last sentence
+        last[id(c.hit)] = c
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for c in last.values():
+        body = bodies[c.hit.article.id]
+        if c.hit.article.id not in spans:
+            spans[c.hit.article.id] = sentence_spans(body)
+        span = next_sentence(body, c.end, spans[c.hit.article.id])
+        if span is not None:
+            c.after = at.get((c.hit.article.id, span[0])) or make(c, span[0], span[1], body[span[0] : span[1]])
 
 
 @dataclass(slots=True)

@@ -206,7 +206,7 @@ def answer(
     decided = decide(question, q, cands, len(hits), retriever.outlets, weights, Limits.of(settings), query.said)
     if decided is None:
         return base
-    return compose(base, *decided)
+    return compose(base, *decided, {h.article.id: retriever.body(h.article.id) for h in hits})
 
 
 def _duplicate(c: Candidate, chosen: Sequence[Candidate]) -> bool:
@@ -258,16 +258,21 @@ def with_neighbours(
     by_passage: dict[int, list[Candidate]] = {}
     for c in sorted(cands, key=lambda c: (c.rank, c.start)):
         by_passage.setdefault(id(c.hit), []).append(c)
+    place = {id(c): (run, i) for run in by_passage.values() for i, c in enumerate(run)}
+
+    def following(c: Candidate) -> Candidate | None:
+        """The next sentence of c's passage; after its last, the article's next (`evidence.link_following`)."""
+        run, i = place.get(id(c), ([], 0))
+        return run[i + 1] if i + 1 < len(run) else c.after
+
     picked = set(map(id, chosen))
     groups: list[list[Candidate]] = []
     for c in chosen:
         if any(c in g for g in groups):
             continue
         run = by_passage[id(c.hit)]
-        at = run.index(c)
         group = [c]
-        while at + 1 < len(run) and len(group) < MAX_QUOTE_SENTENCES:
-            nxt = run[at + 1]
+        while len(group) < MAX_QUOTE_SENTENCES and (nxt := following(group[-1])) is not None:
             repeated = bool(said) and group[-1].text in said
             reason = why and not groups and len(group) == 1
             if (
@@ -281,7 +286,6 @@ def with_neighbours(
             if any(nxt in g for g in groups) or _duplicate(nxt, [o for o in chosen if o is not c and o is not nxt]):
                 break
             group.append(nxt)
-            at += 1
         first = run.index(group[0])
         if first > 0 and len(group) < MAX_QUOTE_SENTENCES and refers_back(group[0].text):
             prev = run[first - 1]
@@ -312,10 +316,11 @@ def completes(sentence: str, following: str) -> bool:
     return sentence.rstrip().endswith(":") or opens_quotation(sentence) or bool(_CONTINUES.match(following.lstrip()))
 
 
-def quote_citation(n: int, group: Sequence[HitSpan]) -> Citation:
-    """The citation of one quote: its sentences' span, cut from their passage (`body[start:end] == quote`)."""
+def quote_citation(n: int, group: Sequence[HitSpan], body: str) -> Citation:
+    """The citation of one quote: its sentences' span, cut from the article `body` (`body[start:end] == quote`).
+    It starts in the first sentence's passage and may run past its end into the article's next sentences."""
     first, last = group[0], group[-1]
-    ref, chunk = first.hit.article, first.hit.chunk
+    ref = first.hit.article
     return Citation(
         n=n,
         outlet=ref.outlet,
@@ -323,16 +328,19 @@ def quote_citation(n: int, group: Sequence[HitSpan]) -> Citation:
         published=ref.published,
         url=ref.url,
         article_id=ref.id,
-        quote=chunk.text[first.start - chunk.start : last.end - chunk.start],
+        quote=body[first.start : last.end],
         start=first.start,
         end=last.end,
         chunk_id=first.hit.chunk.id,
     )
 
 
-def compose(base: Answer, groups: list[list[Candidate]], found: short.ShortAnswer | None) -> Answer:
+def compose(
+    base: Answer, groups: list[list[Candidate]], found: short.ShortAnswer | None, bodies: dict[str, str]
+) -> Answer:
     """The answer text: the short answer (if any) citing the quotes that hold it, then the quotes grouped by
-    outlet (the outlet of the best quote first), in article order within an outlet."""
+    outlet (the outlet of the best quote first), in article order within an outlet (`bodies`: the quoted
+    articles' bodies by id)."""
     order: list[str] = []
     for g in groups:
         if g[0].outlet not in order:
@@ -344,7 +352,7 @@ def compose(base: Answer, groups: list[list[Candidate]], found: short.ShortAnswe
         mine = sorted((g for g in groups if g[0].outlet == outlet), key=lambda g: (g[0].article_id, g[0].start))
         parts = []
         for g in mine:
-            citations.append(quote_citation(len(citations) + 1, g))
+            citations.append(quote_citation(len(citations) + 1, g, bodies[g[0].article_id]))
             numbers[id(g[0])] = citations[-1].n
             parts.append(f"{citations[-1].quote} [{citations[-1].n}]")
         lines.append(f"{outlet}: " + " ".join(parts))

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import carried_terms, coverage, hit_sentences, picking
+from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_following, picking
 from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, quote_citation
 from rag.config import Settings
 from rag.text.asks import asked_kind, asks_why, holds_kind
@@ -73,8 +73,10 @@ _MIN_OWN_COVERAGE = 0.25
 _MIN_VERSION_COVERAGE = 0.1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Candidate:
+    """One sentence of one retrieved passage, with its scores (compared by identity)."""
+
     hit: Hit
     start: int  # span in the article body
     end: int
@@ -84,6 +86,7 @@ class Candidate:
     own: float = 0.0  # coverage of question terms by the sentence alone
     rank: int = 0  # rank of its passage among the hits
     holds: bool | None = None  # holds an answer of the kind asked for (None: the question asks no kind)
+    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
 
 
 def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
@@ -91,9 +94,17 @@ def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
 
 
 def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    return [
+    cands = [
         Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank) for rank, hit, s, e in hit_sentences(hits)
     ]
+    link_following(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank))
+    return cands
+
+
+def _following(at: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The sentence after `at` in its passage; after the passage's last, the article's next (`link_following`)."""
+    after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
+    return min(after, key=lambda x: x.start) if after else at.after
 
 
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
@@ -198,10 +209,10 @@ def _past_said(chosen: list[Candidate], cands: list[Candidate], said: str, limit
     for c in chosen:
         at = c
         while at.text in said and len(out) < limit + 1:
-            after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
-            if not after:
+            nxt = _following(at, cands)
+            if nxt is None:
                 break
-            at = min(after, key=lambda x: x.start)
+            at = nxt
             if at not in out:
                 out.append(at)
     return out
@@ -212,27 +223,25 @@ def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candid
     matches the question best states what it asks about ("Experts have said that using military force is
     extremely risky."), and news prose gives the reason next ("Analysts have said that it would only create
     more unrest…"), in words the question does not use."""
-    best = chosen[0]
-    after = [c for c in cands if c.hit is best.hit and c.start >= best.end]
-    nxt = min(after, key=lambda c: c.start) if after else None
+    nxt = _following(chosen[0], cands)
     return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
 
 
 def _completed(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
-    """A chosen sentence grows by the sentences after it in its passage that complete it (`extractive.completes`:
-    the rest of a quotation it opens, the words after "X was blunt:", a "But…" that qualifies it), at most
-    `MAX_QUOTE_SENTENCES` in all: "“…not going to come to Mexico with the military. We cooperate, we collaborate,
-    but there is not going to be an invasion…” she said"; "The pause in attacks, he said, was evidence of the
-    strategy's success. But that break notably came as the US surged assets to the Middle East." The sentence
+    """A chosen sentence grows by the sentences after it (in its passage, then in its article:
+    `evidence.link_following`) that complete it (`extractive.completes`: the rest of a quotation it opens, the words
+    after "X was blunt:", a "But…" that qualifies it), at most `MAX_QUOTE_SENTENCES` in all: "“…not going to come
+    to Mexico with the military. We cooperate, we collaborate, but there is not going to be an invasion…” she
+    said"; "The pause in attacks, he said, was evidence of the strategy's success. But that break notably came as
+    the US surged assets to the Middle East." (the last sentence opens the next passage). The sentence
     holding the answer is often the one left out."""
     out = list(chosen)
     for c in chosen:
         run, at = [c], c
         while len(run) < MAX_QUOTE_SENTENCES:
-            after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
-            if not after:
+            nxt = _following(at, cands)
+            if nxt is None:
                 break
-            nxt = min(after, key=lambda x: x.start)
             # The rest of an open quotation always; otherwise one sentence that completes the chosen one (not a
             # chain of them: "“King of Comedy was slept on,” she added." then someone else's "“I cannot…”").
             said = " ".join(x.text for x in run)
@@ -258,16 +267,16 @@ def _compose(base: Answer, chosen: list[Candidate], bodies: dict[str, str]) -> A
         merged: list[list[Candidate]] = []
         for c in mine:
             prev = merged[-1][-1] if merged else None
-            # Neighbouring sentences of one passage become one quote (a quote never spans two passages).
+            # Neighbouring sentences of one paragraph become one quote (cut from the article, it may run past
+            # the end of its passage: `_following`).
             gap = bodies[c.hit.article.id][prev.end : c.start] if prev is not None else "\n"
-            if prev is not None and prev.hit.chunk.id == c.hit.chunk.id and gap.isspace() and "\n" not in gap:
+            if prev is not None and prev.hit.article.id == c.hit.article.id and gap.isspace() and "\n" not in gap:
                 merged[-1].append(c)
             else:
                 merged.append([c])
         parts = []
         for group in merged:
-            # One quote never spans two passages (merged above), so the passage's text holds it.
-            citations.append(quote_citation(len(citations) + 1, group))
+            citations.append(quote_citation(len(citations) + 1, group, bodies[group[0].hit.article.id]))
             parts.append(f"{citations[-1].quote} [{citations[-1].n}]")
         lines.append(f"{outlet}: " + " ".join(parts))
     base.text = "\n".join(lines)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import articles, evidence, extractive, short, weights
+from rag.answer import articles, evidence, extractive, short, support, weights
 from rag.answer.articles import ArticleEvidence
 from rag.answer.evidence import Candidate, Question
 from rag.answer.weights import Logistic
@@ -96,12 +96,50 @@ def test_the_sentence_after_a_quote_joins_it_only_when_it_is_evidence_too() -> N
     assert groups == [[cands[0]]]
 
 
+# A body of two passages: the first ends on a claim, the second opens with the "But…" that qualifies it.
+_CLAIM = "The pause in attacks, the minister said, was evidence of the strategy's success."
+_BUT = "But that break notably came as the US surged assets to the Middle East."
+_BODY = f"Officials spoke on Thursday about the campaign. {_CLAIM} {_BUT} Other news followed later on."
+
+
+def _first_passage() -> Hit:
+    """A hit on the first passage only (up to the claim): the "But…" sentence is outside it."""
+    ref = ArticleRef("a1", "Alpha", "Alpha story", "2026-03-05", "https://alpha.example/1")
+    end = _BODY.index(_CLAIM) + len(_CLAIM)
+    return Hit(Chunk(ref.id, 0, end, _BODY[:end], id=7), ref, score=1.0, dense=0.5)
+
+
+def test_a_quote_ending_its_passage_is_completed_from_the_article() -> None:
+    hit = _first_passage()
+    cands = evidence.candidates([hit], {"a1": _BODY})
+    claim = next(c for c in cands if c.text == _CLAIM)
+    assert claim.after is not None and claim.after.text == _BUT and claim.after not in cands  # linked, not listed
+    claim.p = 0.9
+    assert [g.text for g in extractive.with_neighbours([claim], cands, floor=0.4)[0]] == [_CLAIM, _BUT]
+    base = Answer("Why did the strikes pause?", extractive.REFUSAL, [], True)
+    answer = extractive.compose(base, extractive.with_neighbours([claim], cands, floor=0.4), None, {"a1": _BODY})
+    c = answer.citations[0]
+    assert c.quote == f"{_CLAIM} {_BUT}" == _BODY[c.start : c.end] and c.end > hit.chunk.end
+
+
+def test_the_support_selection_completes_a_quote_from_the_article_too() -> None:
+    hit = _first_passage()
+    cands = support._candidates([hit], {"a1": _BODY})
+    claim = next(c for c in cands if c.text == _CLAIM)
+    assert [c.text for c in support._completed([claim], cands)] == [_CLAIM, _BUT]
+    answer = support._compose(Answer("q", "", [], True), support._completed([claim], cands), {"a1": _BODY})
+    assert [c.quote for c in answer.citations] == [f"{_CLAIM} {_BUT}"]
+    # A sentence that does not complete it stays out: the article's next one after a plain statement.
+    lead = next(c for c in cands if c.text.startswith("Officials"))
+    assert support._completed([lead], cands) == [lead]
+
+
 def test_composed_answer_quotes_exact_spans_and_puts_the_short_answer_first() -> None:
     hit = _hit("Alpha", "Sam Altman returned as chief executive. The board changed.")
     cands = _cands(hit, [0.9, 0.1])
     base = Answer("Who returned?", extractive.REFUSAL, [], True)
     found = short.ShortAnswer("Sam Altman", [[cands[0]]])
-    answer = extractive.compose(base, [[cands[0]]], found)
+    answer = extractive.compose(base, [[cands[0]]], found, {hit.article.id: hit.chunk.text})
     assert answer.text.splitlines()[0] == "Sam Altman [1]"
     c = answer.citations[0]
     assert hit.chunk.text[c.start : c.end] == c.quote == "Sam Altman returned as chief executive."
