@@ -408,6 +408,25 @@ def _earlier(history: Sequence[Turn], article: ArticleText = _no_articles) -> st
     return " ".join([turn.question, turn.answer, *(article(a) for a in turn.articles)])
 
 
+def shortened_names(own: _Own, previous: Turn | None, matcher: OutletMatcher) -> dict[str, str]:
+    """ "How long had Clark been in the job?" after a turn on Dave Clark: a one-word name of the question that
+    is the last word of a person's name the previous question or answer gave (news prose shortens a name to the
+    surname after its first mention) stands for that name. The short name → the full one; the question is then
+    searched with the full name added, and nothing else carried: it says what it asks itself."""
+    if previous is None or not own.names:
+        return {}
+    earlier = [previous.question, _answer_text(previous.answer, matcher.outlets)]
+    before = [n for text in earlier for n in matcher.without(names_in(word_tokens(text), question=True))]
+    found = {}
+    for name in own.names:
+        if " " in name or any(b.lower() == name.lower() for b in before):
+            continue
+        full = next((b for b in before if 2 <= len(b.split()) <= 3 and b.split()[-1].lower() == name.lower()), None)
+        if full is not None:
+            found[name] = full
+    return found
+
+
 def _reasons(question: str, own: _Own, earlier: str = "") -> list[str]:
     toks = own.tokens
     if not toks:
@@ -623,7 +642,8 @@ def _topic(history: Sequence[Turn], matcher: OutletMatcher, depth: int, article:
     earlier = _earlier(history[:-1], article) if len(history) > 1 and depth > 0 else ""
     reasons = _reasons(turn.question, own, earlier) if earlier else []
     if not reasons:
-        return _Topic(own.names, [], own.words)
+        full = shortened_names(own, history[-2], matcher) if len(history) > 1 else {}
+        return _Topic([full.get(n, n) for n in own.names], [], own.words)
     return _follow(own, reasons, history[:-1], matcher, depth - 1, article)
 
 
@@ -715,6 +735,10 @@ def _resolve(
     """What to search for `question` given the earlier turns (most recent last)."""
     reasons = _reasons(question, own, _earlier(history, article)) if history else []
     if not reasons:
+        full = shortened_names(own, history[-1], matcher) if history else {}
+        if full:  # "Clark" after Dave Clark: the full name is searched too, nothing else is carried
+            why = tuple(f"'{n}' is {f}" for n, f in full.items())
+            return _Resolved(f"{question} {' '.join(full.values())}", why, tuple(full.values()))
         return _Resolved(question)
     topic = _follow(own, reasons, history, matcher, MAX_DEPTH, article)
     names = _dedupe(topic.referents[:MAX_ANSWER_NAMES] + topic.names[len(own.names) :][:MAX_NAMES], [question])

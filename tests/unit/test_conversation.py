@@ -444,3 +444,25 @@ def test_what_narrowed_outlets_lack_is_said_in_one_grammatical_line() -> None:
     many = [f"Outlet {i}" for i in range(5)]
     assert r.narrowed_refusal(many, []) == "The 5 outlets searched do not mention Maduro."
     assert Reading.unmentioned(["Dawn"], "pause") == "Dawn does not use the word “pause”."
+
+
+def test_a_surname_after_the_full_name_is_searched_with_the_full_name_and_nothing_else() -> None:
+    earlier = turn("Who forced Dave Clark out as CEO of Flexport?", "CNBC: …ex-Amazon executive Dave Clark… [1]")
+    r = read("How long had Clark been in the job?", [earlier])
+    assert r.follow_up and r.carried_names == ("Dave Clark",) and r.carried_words == ()
+    assert r.text == "How long had Clark been in the job? Dave Clark"
+    # The next turn inherits the full name, not the short one.
+    nxt = read("What did he say he regretted?", [earlier, turn(r.question, "CNBC: …Clark said. [1]")])
+    assert "Dave Clark" in nxt.carried_names and "Clark" not in nxt.carried_names
+
+
+@pytest.mark.parametrize(
+    ("question", "previous"),
+    [
+        ("What did Tim Sweeney call Project Hug?", "Did Tim Cook testify?"),  # a full name of its own
+        ("Who owns Google?", "What does Google Play charge?"),  # the first word of a name, not a surname
+        ("What did Clark say?", "What did Clark say first?"),  # the same short name as before
+    ],
+)
+def test_other_names_are_not_taken_for_a_shortened_one(question: str, previous: str) -> None:
+    assert not read(question, [turn(previous)]).follow_up
