@@ -78,6 +78,16 @@ def next_sentence(body: str, end: int, spans: list[tuple[int, int]] | None = Non
     return None
 
 
+def previous_sentence(body: str, start: int, spans: list[tuple[int, int]] | None = None) -> tuple[int, int] | None:
+    """The span of the quotable sentence right before position `start` of `body` (as `next_sentence`), or None:
+    "It provides the bulk of the education…" opens a passage whose subject, UNRWA, the sentence before names."""
+    before = [(s, e) for s, e in (sentence_spans(body) if spans is None else spans) if e <= start]
+    if not before:
+        return None
+    s, e = before[-1]
+    return (s, e) if e - s >= MIN_SENTENCE_CHARS else None
+
+
 def chunk_article(article: Article, size: int = 1000, overlap: int = 200) -> list[Chunk]:
     """The chunks of one article, in order."""
     return [

@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from rag.answer.weights import Logistic
-from rag.chunking import chunk_sentences, next_sentence
+from rag.chunking import chunk_sentences, next_sentence, previous_sentence
 from rag.sentence_vectors import SentenceVectors
 from rag.text.outlets import OutletMatcher
 from rag.text.sentences import sentence_spans
@@ -82,6 +82,7 @@ class Candidate:
     p: float = 0.0  # probability that the sentence is evidence for the whole question
     p_part: np.ndarray = field(default_factory=lambda: np.zeros(0))  # … for each part alone
     after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
+    before: Candidate | None = None  # the article's previous sentence, for the first of a passage
 
     @property
     def outlet(self) -> str:
@@ -151,6 +152,7 @@ class Linked(Protocol):
     start: int
     end: int
     after: Any
+    before: Any
 
 
 C = TypeVar("C", bound=Linked)
@@ -163,17 +165,26 @@ def link_following(cands: Sequence[C], bodies: dict[str, str], make: Callable[[C
     not retrieved, nor scored); it only completes a quote the way the passage's own next sentence would: the
     rest of a quotation, a "But…" (`extractive.completes`)."""
     at = {(c.hit.article.id, c.start): c for c in cands}
+    first: dict[int, C] = {}
     last: dict[int, C] = {}
-    for c in cands:  # in passage order: the last one seen of each passage is its last sentence
+    for c in cands:  # in passage order: the first and last seen of each passage are its first and last
+        first.setdefault(id(c.hit), c)
         last[id(c.hit)] = c
     spans: dict[str, list[tuple[int, int]]] = {}
-    for c in last.values():
+
+    def linked(c: C, span: tuple[int, int] | None) -> C | None:
+        if span is None:
+            return None
         body = bodies[c.hit.article.id]
+        return at.get((c.hit.article.id, span[0])) or make(c, span[0], span[1], body[span[0] : span[1]])
+
+    for c in [*first.values(), *last.values()]:
         if c.hit.article.id not in spans:
-            spans[c.hit.article.id] = sentence_spans(body)
-        span = next_sentence(body, c.end, spans[c.hit.article.id])
-        if span is not None:
-            c.after = at.get((c.hit.article.id, span[0])) or make(c, span[0], span[1], body[span[0] : span[1]])
+            spans[c.hit.article.id] = sentence_spans(bodies[c.hit.article.id])
+    for c in last.values():
+        c.after = linked(c, next_sentence(bodies[c.hit.article.id], c.end, spans[c.hit.article.id]))
+    for c in first.values():
+        c.before = linked(c, previous_sentence(bodies[c.hit.article.id], c.start, spans[c.hit.article.id]))
 
 
 @dataclass(slots=True)

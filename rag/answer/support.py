@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
 from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_following, picking
-from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, quote_citation
+from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, opens_with_reference, quote_citation
 from rag.config import Settings
 from rag.text.asks import asked_kind, asks_why, holds_kind
 from rag.text.names import names_in
@@ -87,6 +87,7 @@ class Candidate:
     rank: int = 0  # rank of its passage among the hits
     holds: bool | None = None  # holds an answer of the kind asked for (None: the question asks no kind)
     after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
+    before: Candidate | None = None  # the article's previous sentence, for the first of a passage
 
 
 def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
@@ -99,6 +100,12 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     ]
     link_following(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank))
     return cands
+
+
+def _preceding(at: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The sentence before `at` in its passage; before the passage's first, the article's previous one."""
+    before = [x for x in cands if x.hit is at.hit and x.end <= at.start]
+    return max(before, key=lambda x: x.start) if before else at.before
 
 
 def _following(at: Candidate, cands: list[Candidate]) -> Candidate | None:
@@ -166,7 +173,7 @@ def answer_from(
     chosen = _past_said(picked, cands, query.said, settings.answer_sentences)
     if asks_why(question):
         chosen = _with_reason(chosen, cands)
-    chosen = _completed(chosen, cands)
+    chosen = _introduced(_completed(chosen, cands), cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
 
@@ -251,6 +258,20 @@ def _completed(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidat
             at = nxt
             if nxt not in out:
                 out.append(nxt)
+    return out
+
+
+def _introduced(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """A chosen sentence whose subject is a pronoun (`extractive.opens_with_reference`: "It provides the bulk of
+    the education…") is quoted with the sentence before it, which says who or what that is ("Today, UNRWA is the
+    second-largest employer in Gaza"), unless that one is quoted already. Only an opening pronoun: "…, he said"
+    is common in news prose, and quoting the sentence before each of those made answers 80 characters longer
+    (median over the dialogue turns) for the same turns passed."""
+    out = list(chosen)
+    for c in chosen:
+        prev = _preceding(c, cands)
+        if prev is not None and prev not in out and opens_with_reference(c.text):
+            out.insert(out.index(c), prev)
     return out
 
 

@@ -494,3 +494,32 @@ def test_the_support_selection_adds_the_but_that_completes_a_quote_and_only_that
     sup = [support.Candidate(hit, s, e, body[s:e]) for s, e in sentence_spans(body)]
     assert support._completed([sup[0]], sup) == sup[:2]  # not also the next quotation: a chain, someone else
     assert support._completed([sup[3]], sup) == [sup[3]]
+
+
+_UNRWA = "Today, UNRWA is the second-largest employer in Gaza, following Hamas."
+_IT = "It provides the bulk of the education, food aid and health care services for people in Gaza."
+
+
+def test_a_quote_opening_with_a_pronoun_is_quoted_with_the_sentence_before_it_even_in_the_previous_passage() -> None:
+    body = f"Gaza relies on aid groups for basic services. {_UNRWA} {_IT} The rest is other news."
+    ref = ArticleRef("a2", "Fortune", "Gaza", "2023-10-12", "https://fortune.example/gaza")
+    start = body.index(_IT)
+    hit = Hit(Chunk(ref.id, start, len(body), body[start:], id=3), ref, score=1.0, dense=0.5)  # starts at "It…"
+    cands = support._candidates([hit], {"a2": body})
+    it = next(c for c in cands if c.text == _IT)
+    assert it.before is not None and it.before.text == _UNRWA
+    answer = support._compose(Answer("q", "", [], True), support._introduced([it], cands), {"a2": body})
+    assert [c.quote for c in answer.citations] == [f"{_UNRWA} {_IT}"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "opens"),
+    [
+        (_IT, True),
+        ("She declined to comment on the ruling.", True),
+        ("It is unclear whether the talks will resume.", False),  # an "it" that points at nothing
+        ("The ruling, she said, was final.", False),  # a pronoun, but not the subject the sentence opens with
+    ],
+)
+def test_a_sentence_opening_with_a_pronoun_cannot_stand_alone(sentence: str, opens: bool) -> None:
+    assert extractive.opens_with_reference(sentence) is opens
