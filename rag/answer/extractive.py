@@ -315,8 +315,10 @@ _OPENING_REFERENCES = PERSONAL | frozenset("it its they their this these".split(
 
 
 def _expletive(toks: list[Token]) -> bool:
-    """ "It is unclear whether…", "It was a week after…": an opening "it" that points at nothing before."""
-    return toks[0].low == "it" and len(toks) > 1 and toks[1].low in {"is", "was", "has", "had", "will", "would", "'s"}
+    """ "It is unclear whether…", "It was a week after…", "It all began in February": an opening "it" that
+    points at nothing before."""
+    expletive_next = {"is", "was", "has", "had", "will", "would", "'s", "all"}
+    return toks[0].low == "it" and len(toks) > 1 and toks[1].low in expletive_next
 
 
 #: A sentence opening with a quotation mark or one of these words carries on from the one before it.

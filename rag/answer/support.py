@@ -34,7 +34,7 @@ from rag.answer.base import CorpusStats
 from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_following, picking
 from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, opens_with_reference, quote_citation
 from rag.config import Settings
-from rag.text.asks import asked_kind, asks_why, holds_kind
+from rag.text.asks import Kind, asked_kind, asks_why, holds_kind
 from rag.text.names import names_in
 from rag.text.sentences import opens_quotation
 from rag.text.tokens import tokenize, word_tokens
@@ -125,10 +125,8 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
-    kind = query.asks or asked_kind(question)
+    kind, known = _asked(question, query, retriever)
     own_cos = _sentence_cosines(question, hits, cands, retriever)
-    # A name answers "who" only if the question does not give it itself (nor is it an outlet).
-    known = [*names_in(word_tokens(query.text), question=True), *retriever.outlets] if kind == "name" else []
     for i, c in enumerate(cands):
         near: set[str] = set()
         for j in (i - 1, i + 1):  # neighbours in the same passage (candidates are in passage order)
@@ -143,6 +141,14 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
             c.score += KIND_WEIGHT * c.holds
     cands.sort(key=lambda c: (-c.score, c.rank, c.start))
     return cands
+
+
+def _asked(question: str, query: SearchQuery, retriever: CorpusStats) -> tuple[Kind | None, list[str]]:
+    """The kind of answer asked for (`rag.text.asks`), and the names that do not answer it: a name answers
+    "who" only if the question does not give it itself (nor is it an outlet)."""
+    kind = query.asks or asked_kind(question)
+    known = [*names_in(word_tokens(query.text), question=True), *retriever.outlets] if kind == "name" else []
+    return kind, known
 
 
 def _sentence_cosines(question: str, hits: list[Hit], cands: list[Candidate], retriever: CorpusStats) -> list[float]:
@@ -173,6 +179,9 @@ def answer_from(
     chosen = _past_said(picked, cands, query.said, settings.answer_sentences)
     if asks_why(question):
         chosen = _with_reason(chosen, cands)
+    kind, known = _asked(question, query, retriever)
+    if kind is not None:
+        chosen = _with_kind(chosen, cands, kind, known)
     chosen = _introduced(_completed(chosen, cands), cands)
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     return _compose(base, chosen, bodies)
@@ -232,6 +241,19 @@ def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candid
     more unrest…"), in words the question does not use."""
     nxt = _following(chosen[0], cands)
     return chosen if nxt is None or nxt in chosen else [*chosen, nxt]
+
+
+def _with_kind(chosen: list[Candidate], cands: list[Candidate], kind: Kind, known: list[str]) -> list[Candidate]:
+    """A chosen sentence without an answer of the kind asked for grows by the sentence after it when that one
+    has it: "The Americas Counter Cartel Conference came as Latin American leaders arrived in South Florida…"
+    is followed by "Attendees included officials from … Argentina, Honduras and the Dominican Republic" (news
+    prose names the subject, then gives the detail, in words the question does not use)."""
+    out = list(chosen)
+    for c in chosen:
+        nxt = _following(c, cands)
+        if c.holds is False and nxt is not None and nxt not in out and holds_kind(nxt.text, kind, known):
+            out.insert(out.index(c) + 1, nxt)
+    return out
 
 
 def _completed(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:

@@ -523,3 +523,18 @@ def test_a_quote_opening_with_a_pronoun_is_quoted_with_the_sentence_before_it_ev
 )
 def test_a_sentence_opening_with_a_pronoun_cannot_stand_alone(sentence: str, opens: bool) -> None:
     assert extractive.opens_with_reference(sentence) is opens
+
+
+def test_a_quote_without_the_kind_of_answer_asked_grows_by_the_next_sentence_only_when_that_one_has_it() -> None:
+    body = ("They joined the club together as young players. They met again years later. "
+            "That was in early 2001, in Paris. Nothing more followed after that meeting.")  # fmt: skip
+    ref = ArticleRef("a3", "Sky", "Friends", "2023-11-10", "https://sky.example/1")
+    hit = Hit(Chunk(ref.id, 0, len(body), body, id=4), ref, score=1.0, dense=0.5)
+    cands = support._candidates([hit], {"a3": body})
+    for c in cands:
+        c.holds = support.holds_kind(c.text, "date")
+    met = next(c for c in cands if c.text.startswith("They met"))
+    grown = support._with_kind([met], cands, "date", [])
+    assert [c.text for c in grown] == [met.text, "That was in early 2001, in Paris."]
+    joined = cands[0]  # the next one ("They met again…") holds no date either: nothing is added
+    assert support._with_kind([joined], cands, "date", []) == [joined]
