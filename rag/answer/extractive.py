@@ -321,13 +321,15 @@ def _expletive(toks: list[Token]) -> bool:
     return toks[0].low == "it" and len(toks) > 1 and toks[1].low in expletive_next
 
 
-#: A sentence opening with a quotation mark or one of these words carries on from the one before it.
-_CONTINUES = re.compile(r"^(?:[\"“‘']|(?:But|However|Yet|Still|Instead)\b)")
+#: A sentence opening with a quotation mark or one of these words carries on from the one before it: a "But…"
+#: qualifies it, a "First…" starts the list it announces ("…a broader, three-step strategy. First comes…").
+_CONTINUES = re.compile(r"^(?:[\"“‘']|(?:But|However|Yet|Still|Instead|First|Firstly|Second|Secondly)\b)")
 
 
 def completes(sentence: str, following: str) -> bool:
     """Whether `following` completes `sentence` as one statement: the words after "X was blunt:" or "X said."
-    (a quotation), the rest of a quotation `sentence` opens (`opens_quotation`), or a "But…" that qualifies it.
+    (a quotation), the rest of a quotation `sentence` opens (`opens_quotation`), a "But…" that qualifies it, or
+    the "First…" of a list it announces.
     Such a sentence rarely repeats the question's words, so the evidence model alone would leave it out, although
     it often holds the answer."""
     return sentence.rstrip().endswith(":") or opens_quotation(sentence) or bool(_CONTINUES.match(following.lstrip()))

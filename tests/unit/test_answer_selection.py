@@ -538,3 +538,16 @@ def test_a_quote_without_the_kind_of_answer_asked_grows_by_the_next_sentence_onl
     assert [c.text for c in grown] == [met.text, "That was in early 2001, in Paris."]
     joined = cands[0]  # the next one ("They met again…") holds no date either: nothing is added
     assert support._with_kind([joined], cands, "date", []) == [joined]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "following", "done"),
+    [
+        ("This new approach is rooted in a broader, three-step strategy.", "First comes the declaration.", True),
+        ("The pause, he said, was a success.", "But that break came as assets moved.", True),
+        ("Asked about it, the mayor was blunt:", "It stays shut until spring.", True),
+        ("The bridge is shut.", "Tickets for the ferry are cheap.", False),
+    ],
+)
+def test_what_completes_a_sentence(sentence: str, following: str, done: bool) -> None:
+    assert extractive.completes(sentence, following) is done
