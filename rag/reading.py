@@ -139,15 +139,20 @@ class Reading:
 
     def narrowed_refusal(self, outlets: Sequence[str], passages: Iterable[str]) -> str:
         """Why a search within the outlets the reader chose answered nothing: "Evrim Ağacı and Truthout do not
-        mention Stephen Miller" (or "…mention X but do not answer this" when the `passages` found do)."""
+        mention Stephen Miller" ("…mention X but not Y" when the `passages` found name part of the topic, "…mention X
+        but do not answer this" when they name all of it)."""
         where = outlets_listing(outlets)
         do, mention = ("does", "mentions") if len(outlets) == 1 else ("do", "mention")
         if not self.topic:
             return f"{where} {do} not answer this."
-        about = listing(self.topic)
-        if self.topic_in(passages):
-            return f"{where} {mention} {about} but {do} not answer this."
-        return f"{where} {do} not mention {about}."
+        texts = [p.lower() for p in passages]
+        found = [t for t in self.topic if any(t.lower() in p for p in texts)]
+        missing = [t for t in self.topic if t not in found]
+        if not found:
+            return f"{where} {do} not mention {listing(missing)}."
+        if missing:  # "…mention Everton but not Bill Kenwright.": what they lack, not only what they have
+            return f"{where} {mention} {listing(found)} but not {listing(missing)}."
+        return f"{where} {mention} {listing(found)} but {do} not answer this."
 
     @property
     def topic(self) -> tuple[str, ...]:
@@ -182,6 +187,10 @@ class Reading:
         asked = searched_words(self.question)
         base = asked if self.text.startswith(asked) else ""
         text = " ".join([base, *self.carried_words]).strip()
+        # "What did the other outlets say about him?": the person is all the question asks about; the words
+        # earlier questions carried ("long chairman old died") are no topic without him.
+        if not (self.words or self.names) and any(r.strip("'") in PERSONAL for r in self.reasons):
+            return None
         if not (self.words or self.names or self.carried_words) or not text:
             # Nothing but the names was carried ("And Dawn?" after Al Jazeera on Maduro): the other outlet may
             # say the same without the name ("seized the president of Venezuela"), in the previous quotes' words.

@@ -466,3 +466,25 @@ def test_a_surname_after_the_full_name_is_searched_with_the_full_name_and_nothin
 )
 def test_other_names_are_not_taken_for_a_shortened_one(question: str, previous: str) -> None:
     assert not read(question, [turn(previous)]).follow_up
+
+
+def test_other_outlets_about_him_are_not_retried_without_him() -> None:
+    earlier = [turn("How old was Bill Kenwright when he died?", "BBC: …at the age of 78. [1]", ("BBC",)),
+               turn("How long was he Everton's chairman?", "BBC: …chairman in 2004. [1]", ("BBC",))]  # fmt: skip
+    r = read("What did the other outlets say about him?", earlier, ["BBC", "Fortune", "Polygon"])
+    assert "Bill Kenwright" in r.carried_names and r.looser() is None  # "long chairman old died" is no topic
+    # A question with words of its own is retried without the names ("…about critics of the approach?").
+    own = read("What did the other outlets say about his critics?", earlier, ["BBC", "Fortune", "Polygon"])
+    assert own.looser() is not None
+
+
+def test_a_narrowed_refusal_says_which_part_of_the_topic_the_outlets_lack() -> None:
+    earlier = [turn("How long was Bill Kenwright the chairman of Everton?", "BBC: …in 2004. [1]", ("BBC",))]
+    r = read("What did the other outlets say about him?", earlier, ["BBC", "Fortune", "TalkSport"])
+    outlets = ["Fortune", "TalkSport"]
+    assert r.narrowed_refusal(outlets, ["Everton lost again."]) == (
+        "Fortune and TalkSport mention Everton but not Bill Kenwright."
+    )
+    assert r.narrowed_refusal(outlets, ["Nothing here."]).endswith("do not mention Bill Kenwright and Everton.")
+    both = r.narrowed_refusal(outlets, ["Bill Kenwright of Everton."])
+    assert both == "Fortune and TalkSport mention Bill Kenwright and Everton but do not answer this."
