@@ -145,8 +145,7 @@ class Reading:
         do, mention = ("does", "mentions") if len(outlets) == 1 else ("do", "mention")
         if not self.topic:
             return f"{where} {do} not answer this."
-        texts = [p.lower() for p in passages]
-        found = [t for t in self.topic if any(t.lower() in p for p in texts)]
+        found = self.topic_named(passages)
         missing = [t for t in self.topic if t not in found]
         if not found:
             return f"{where} {do} not mention {listing(missing)}."
@@ -161,7 +160,12 @@ class Reading:
 
     def topic_in(self, passages: Iterable[str]) -> bool:
         """Whether any of `passages` names the carried topic (case aside)."""
-        return any(t.lower() in p.lower() for p in passages for t in self.topic)
+        return bool(self.topic_named(passages))
+
+    def topic_named(self, passages: Iterable[str]) -> list[str]:
+        """The parts of the carried topic that any of `passages` names (case aside)."""
+        texts = [p.lower() for p in passages]
+        return [t for t in self.topic if any(t.lower() in p for p in texts)]
 
     def rarest_carried(self, idf: Callable[[str], float]) -> str | None:
         """The carried topic word the corpus uses least (`idf` of its terms), when the question has no topic of

@@ -81,7 +81,7 @@ class Candidate:
     vector: np.ndarray | None = None  # the sentence's embedding, when it was embedded
     p: float = 0.0  # probability that the sentence is evidence for the whole question
     p_part: np.ndarray = field(default_factory=lambda: np.zeros(0))  # … for each part alone
-    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
+    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_neighbours`)
     before: Candidate | None = None  # the article's previous sentence, for the first of a passage
 
     @property
@@ -138,15 +138,16 @@ def hit_sentences(hits: Sequence[Hit]) -> Iterator[tuple[int, Hit, int, int]]:
 
 
 def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    """Every sentence of the hits (once per article span), in passage order, each passage's last one linked to
-    the sentence after it (`link_following`)."""
+    """Every sentence of the hits (once per article span), in passage order, each passage's first and last one
+    linked to the article's sentences around the passage (`link_neighbours`)."""
     cands = [Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e]) for rank, hit, s, e in hit_sentences(hits)]
-    link_following(cands, bodies, lambda c, s, e, text: Candidate(c.hit, c.rank, s, e, text))
+    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, c.rank, s, e, text))
     return cands
 
 
 class Linked(Protocol):
-    """A candidate sentence that can point at the one after it (both answerers' candidates are)."""
+    """A candidate sentence that can point at the article's sentences before and after it (both answerers'
+    candidates are)."""
 
     hit: Hit
     start: int
@@ -158,12 +159,13 @@ class Linked(Protocol):
 C = TypeVar("C", bound=Linked)
 
 
-def link_following(cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C]) -> None:
-    """Set `after` on the last candidate of each passage: the candidate of the article's next sentence
-    (`chunking.next_sentence`), one of `cands` when another retrieved passage holds it, else a new one made by
-    `make(last, start, end, text)` and not added to `cands`. Such a sentence is never chosen on its own (it was
-    not retrieved, nor scored); it only completes a quote the way the passage's own next sentence would: the
-    rest of a quotation, a "But…" (`extractive.completes`)."""
+def link_neighbours(cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C]) -> None:
+    """Set `after` on the last candidate of each passage and `before` on the first: the candidate of the
+    article's next (previous) sentence (`chunking.next_sentence`, `previous_sentence`), one of `cands` when
+    another retrieved passage holds it, else a new one made by `make(neighbour, start, end, text)` and not added
+    to `cands`. Such a sentence is never chosen on its own (it was not retrieved, nor scored); it only completes
+    a quote the way the passage's own neighbour would: the rest of a quotation, a "But…"
+    (`extractive.completes`), the sentence naming who "It…" is (`extractive.opens_with_reference`)."""
     at = {(c.hit.article.id, c.start): c for c in cands}
     first: dict[int, C] = {}
     last: dict[int, C] = {}

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_following, picking
+from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_neighbours, picking
 from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, opens_with_reference, quote_citation
 from rag.config import Settings
 from rag.text.asks import Kind, asked_kind, asks_why, holds_kind
@@ -86,7 +86,7 @@ class Candidate:
     own: float = 0.0  # coverage of question terms by the sentence alone
     rank: int = 0  # rank of its passage among the hits
     holds: bool | None = None  # holds an answer of the kind asked for (None: the question asks no kind)
-    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_following`)
+    after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_neighbours`)
     before: Candidate | None = None  # the article's previous sentence, for the first of a passage
 
 
@@ -98,7 +98,7 @@ def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
     cands = [
         Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank) for rank, hit, s, e in hit_sentences(hits)
     ]
-    link_following(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank))
+    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank))
     return cands
 
 
@@ -109,7 +109,7 @@ def _preceding(at: Candidate, cands: list[Candidate]) -> Candidate | None:
 
 
 def _following(at: Candidate, cands: list[Candidate]) -> Candidate | None:
-    """The sentence after `at` in its passage; after the passage's last, the article's next (`link_following`)."""
+    """The sentence after `at` in its passage; after the passage's last, the article's next (`link_neighbours`)."""
     after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
     return min(after, key=lambda x: x.start) if after else at.after
 
@@ -245,9 +245,9 @@ def _with_reason(chosen: list[Candidate], cands: list[Candidate]) -> list[Candid
 
 def _with_kind(chosen: list[Candidate], cands: list[Candidate], kind: Kind, known: list[str]) -> list[Candidate]:
     """A chosen sentence without an answer of the kind asked for grows by the sentence after it when that one
-    has it: "The Americas Counter Cartel Conference came as Latin American leaders arrived in South Florida…"
-    is followed by "Attendees included officials from … Argentina, Honduras and the Dominican Republic" (news
-    prose names the subject, then gives the detail, in words the question does not use)."""
+    has it: for "When was that?" (when Pochettino and Arteta played together), "“He's part of my family,” says
+    the Argentinean." is followed by "Rewind to 2001 and Arteta - just a teenager - had arrived at Paris
+    Saint-Germain…" (news prose names the subject, then gives the detail, in words the question does not use)."""
     out = list(chosen)
     for c in chosen:
         nxt = _following(c, cands)
@@ -258,7 +258,7 @@ def _with_kind(chosen: list[Candidate], cands: list[Candidate], kind: Kind, know
 
 def _completed(chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
     """A chosen sentence grows by the sentences after it (in its passage, then in its article:
-    `evidence.link_following`) that complete it (`extractive.completes`: the rest of a quotation it opens, the words
+    `evidence.link_neighbours`) that complete it (`extractive.completes`: the rest of a quotation it opens, the words
     after "X was blunt:", a "But…" that qualifies it), at most `MAX_QUOTE_SENTENCES` in all: "“…not going to come
     to Mexico with the military. We cooperate, we collaborate, but there is not going to be an invasion…” she
     said"; "The pause in attacks, he said, was evidence of the strategy's success. But that break notably came as
