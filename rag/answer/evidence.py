@@ -172,7 +172,7 @@ def link_neighbours(cands: Sequence[C], bodies: dict[str, str], make: Callable[[
     for c in cands:  # in passage order: the first and last seen of each passage are its first and last
         first.setdefault(id(c.hit), c)
         last[id(c.hit)] = c
-    spans: dict[str, list[tuple[int, int]]] = {}
+    spans = {a: sentence_spans(bodies[a]) for a in {c.hit.article.id for c in cands}}
 
     def linked(c: C, span: tuple[int, int] | None) -> C | None:
         if span is None:
@@ -180,9 +180,6 @@ def link_neighbours(cands: Sequence[C], bodies: dict[str, str], make: Callable[[
         body = bodies[c.hit.article.id]
         return at.get((c.hit.article.id, span[0])) or make(c, span[0], span[1], body[span[0] : span[1]])
 
-    for c in [*first.values(), *last.values()]:
-        if c.hit.article.id not in spans:
-            spans[c.hit.article.id] = sentence_spans(bodies[c.hit.article.id])
     for c in last.values():
         c.after = linked(c, next_sentence(bodies[c.hit.article.id], c.end, spans[c.hit.article.id]))
     for c in first.values():
