@@ -1,26 +1,32 @@
-"""Each term's postings as a few plain arrays in PostgreSQL (`rag_term_blocks`), summed here with numpy: BM25
-without a filter in one read per term instead of a SQL aggregate over every posting.
+"""The BM25 postings in PostgreSQL: each term's postings as a few plain arrays (`rag_term_blocks`), read in one
+row per block of chunk ids and summed here with numpy, with or without an outlet and date filter.
 
-    rag_term_blocks (term, block, data): the postings of `term` among the chunk ids block · 2^16 … (block + 1) ·
-    2^16 − 1, in id order, as three plain arrays after one byte w: the ids' low 16 bits (uint16), the tfs and
-    the chunks' BM25 lengths (uint16 when w = 2, uint32 when a value needs it: w = 4); 6 bytes a posting, stored
-    uncompressed (EXTERNAL: read without decompressing).
+    rag_term_blocks (term, block, data, meta): the postings of `term` among the chunk ids block · 2^16 …
+        (block + 1) · 2^16 − 1, in id order. `data`: one byte w, then the ids' low 16 bits (uint16), the tfs and
+        the chunks' BM25 lengths (uint16 when w = 2, uint32 when a value needs it: w = 4); `meta`: one byte w,
+        then each posting's chunk's outlet code (`rag_outlets`; uint16 or uint32 by w), first day and last day
+        (int32 yyyymmdd; an undated chunk has first > last, so no window holds it). Both stored uncompressed
+        (EXTERNAL: read without decompressing, `meta` only when a filter asks for it).
+    rag_outlets (code, outlet_cf): the outlet codes.
 
-Why: at 1,000,000 chunks about half the unfiltered bench queries (those of two frequent terms) cannot be pruned
-by MaxScore, and scoring every posting in SQL costs ~1 µs a posting (360–420 ms for 390,000); the same postings
-read as arrays take a few bytes and a vector operation each (docs/scaling.md). The blocks keep an update small:
-a change set rewrites only the blocks of its terms that hold one of its chunk ids.
+Why arrays and not a row per posting: at 1,000,000 chunks the postings are ~80 million; as rows with their
+filter columns and the covering indexes a filtered search needs they took 23 GB (more than this machine's
+memory, so a cold search read them from disk), as arrays 16 bytes a posting (~1.3 GB). A query reads each of
+its terms' blocks once (a frequent term: a few hundred thousand postings, a few MB) and a vector operation
+scores them; a filter is a mask over `meta`. An update stays small: a change set rewrites only the blocks of
+its terms that hold one of its chunk ids (docs/scaling.md).
 
-Each chunk's score is computed as the SQL paths compute it (`PostgresBackend._PART`: the part of each term in
-float64 in the same order of operations, rounded to float32, then summed in float32 over the query's tokens in
-their order), and ranked the same way (score, then chunk id), so every path returns the same rows.
+Each chunk's score is bm25s's ("lucene"): the part of each term in float64, rounded to float32, summed in
+float32 over the query's tokens in their order; ranked by score, then chunk id, as the local backend ranks.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,18 +36,55 @@ from rag.lexical import K1, B
 BLOCK_BITS = 16
 TABLE = [
     """CREATE TABLE IF NOT EXISTS rag_term_blocks (
-        term text NOT NULL, block bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (term, block))""",
-    "ALTER TABLE rag_term_blocks ALTER COLUMN data SET STORAGE EXTERNAL",
+        term text NOT NULL, block bigint NOT NULL, data bytea NOT NULL, meta bytea NOT NULL,
+        PRIMARY KEY (term, block))""",
+    "ALTER TABLE rag_term_blocks ALTER COLUMN data SET STORAGE EXTERNAL, ALTER COLUMN meta SET STORAGE EXTERNAL",
+    "CREATE TABLE IF NOT EXISTS rag_outlets (code int PRIMARY KEY, outlet_cf text NOT NULL UNIQUE)",
 ]
+#: The (first, last) day keys of a chunk without a date: no window [since, until] holds it.
+UNDATED = (2**31 - 1, -(2**31))
+_DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def day_key(day: str | None) -> int | None:
+    """An ISO day, month or year as yyyymmdd (a month's day, a year's month and day 00), ordered as the strings
+    are: `key(a) <= key(b)` exactly when `a <= b` for a chunk's ISO day against a filter's bound. None if not
+    such a date."""
+    m = _DAY.match(day or "")
+    if m is None:
+        return None
+    return int(m.group(1)) * 10_000 + int(m.group(2) or 0) * 100 + int(m.group(3) or 0)
+
+
+def chunk_days(first: str | None, last: str | None) -> tuple[int, int]:
+    """A chunk's (first, last) day keys (`UNDATED` when it has no ISO day bounds)."""
+    a, b = day_key(first), day_key(last)
+    return (a, b) if a is not None and b is not None else UNDATED
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a filter lets through, in the blocks' terms: outlet codes (None: any) and day keys (None: open)."""
+
+    codes: tuple[int, ...] | None
+    since: int | None
+    until: int | None
 
 
 class NewPostings:
     """The postings a change set adds, gathered per term while they are written (`add`): the chunk ids and the
-    (tf, length) pairs in two flat arrays per term (16 bytes a posting, no Python object each)."""
+    (tf, length) pairs in two flat arrays per term (16 bytes a posting, no Python object each), and each new
+    chunk's filter columns once (`chunk`)."""
 
     def __init__(self) -> None:
         self.ids: dict[str, array] = {}
         self.values: dict[str, array] = {}
+        self._meta_ids = array("q")
+        self._meta = array("q")
+
+    def chunk(self, chunk_id: int, outlet_code: int, days: tuple[int, int]) -> None:
+        self._meta_ids.append(chunk_id)
+        self._meta.extend((outlet_code, *days))
 
     def add(self, term: str, chunk_id: int, tf: int, length: int) -> None:
         ids = self.ids.get(term)
@@ -52,18 +95,26 @@ class NewPostings:
         self.values[term].extend((tf, length))
 
     def blocks(self) -> dict[tuple[str, int], np.ndarray]:
-        """The new postings of each (term, block), as (id, tf, len) int64 rows in id order."""
+        """The new postings of each (term, block), as (id, tf, len, outlet, first, last) int64 rows in id order."""
+        meta_ids = np.frombuffer(self._meta_ids, dtype=np.int64)
+        order = np.argsort(meta_ids, kind="stable")
+        meta_ids, meta = meta_ids[order], np.frombuffer(self._meta, dtype=np.int64).reshape(-1, 3)[order]
         out: dict[tuple[str, int], np.ndarray] = {}
         for term, ids in self.ids.items():
-            rows = np.empty((len(ids), 3), dtype=np.int64)
+            rows = np.empty((len(ids), 6), dtype=np.int64)
             rows[:, 0] = np.frombuffer(ids, dtype=np.int64)
-            rows[:, 1:] = np.frombuffer(self.values[term], dtype=np.uint32).reshape(-1, 2)
+            rows[:, 1:3] = np.frombuffer(self.values[term], dtype=np.uint32).reshape(-1, 2)
+            rows[:, 3:] = meta[np.searchsorted(meta_ids, rows[:, 0])]
             rows = rows[np.argsort(rows[:, 0], kind="stable")]
             block = rows[:, 0] >> BLOCK_BITS
             cuts = np.flatnonzero(np.diff(block)) + 1
             for part in np.split(rows, cuts):
                 out[(term, int(part[0, 0] >> BLOCK_BITS))] = part
         return out
+
+
+def _width(values: np.ndarray) -> int:
+    return 2 if not len(values) or int(values.max()) < (1 << 16) else 4
 
 
 def _columns(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,57 +128,99 @@ def _columns(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return low, tf, length
 
 
-def _decode(block: int, data: bytes) -> np.ndarray:
-    """One block as (id, tf, len) int64 rows."""
+def _meta_columns(meta: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(outlet codes, first days, last days) of one block's `meta`, as views of it."""
+    width = meta[0]
+    n = (len(meta) - 1) // (width + 8)
+    kind = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    outlet = np.frombuffer(meta, dtype=kind, count=n, offset=1)
+    first = np.frombuffer(meta, dtype="<i4", count=n, offset=1 + width * n)
+    last = np.frombuffer(meta, dtype="<i4", count=n, offset=1 + width * n + 4 * n)
+    return outlet, first, last
+
+
+def _decode(block: int, data: bytes, meta: bytes) -> np.ndarray:
+    """One block as (id, tf, len, outlet, first, last) int64 rows."""
     low, tf, length = _columns(data)
-    return np.stack([(block << BLOCK_BITS) + low.astype(np.int64), tf, length], axis=1)  # int64: the ids
+    return np.stack([(block << BLOCK_BITS) + low.astype(np.int64), tf, length, *_meta_columns(meta)], axis=1)
 
 
-def _encode(rows: np.ndarray) -> bytes:
-    width = 2 if int(rows[:, 1:].max()) < (1 << 16) else 4
+def _encode(rows: np.ndarray) -> tuple[bytes, bytes]:
+    """`data` and `meta` of one block's (id, tf, len, outlet, first, last) rows."""
+    width = _width(rows[:, 1:3])
     kind = "<u2" if width == 2 else "<u4"
     low = (rows[:, 0] & ((1 << BLOCK_BITS) - 1)).astype("<u2")
-    return bytes([width]) + low.tobytes() + rows[:, 1].astype(kind).tobytes() + rows[:, 2].astype(kind).tobytes()
+    data = bytes([width]) + low.tobytes() + rows[:, 1].astype(kind).tobytes() + rows[:, 2].astype(kind).tobytes()
+    owidth = _width(rows[:, 3])
+    meta = (
+        bytes([owidth])
+        + rows[:, 3].astype("<u2" if owidth == 2 else "<u4").tobytes()
+        + rows[:, 4].astype("<i4").tobytes()
+        + rows[:, 5].astype("<i4").tobytes()
+    )
+    return data, meta
+
+
+class BlocksMismatch(Exception):
+    """The blocks do not hold the postings an update expected to remove (the index and this code disagree)."""
 
 
 def write(
-    cur: Any, new: NewPostings, removed_ids: Sequence[int], removed_blocks: Iterable[tuple[str, int]], empty: bool
-) -> None:
+    cur: Any,
+    new: NewPostings,
+    removed_ids: Sequence[int],
+    removed_blocks: Iterable[tuple[str, int]],
+    removed_postings: int,
+    empty: bool,
+) -> dict[str, int]:
     """Bring `rag_term_blocks` in step with a change set, inside its transaction: every (term, block) that loses
     a removed chunk's posting (`removed_blocks`) or gains a new one is read, the removed chunks' postings dropped,
     the new ones merged in id order, and written back (a block left empty is deleted). `empty`: the table was
-    just made (a first build), so there is nothing to read."""
+    just made (a first build), so there is nothing to read. Returns each touched term's change of document
+    frequency. Raises `BlocksMismatch` when the blocks held another number of the removed chunks' postings than
+    `removed_postings` (the caller's count from their text)."""
     added = new.blocks()
     keys = sorted(set(added) | set(removed_blocks))
+    delta: dict[str, int] = {}
     if not keys:
-        return
+        return delta
     old: dict[tuple[str, int], np.ndarray] = {}
     if not empty:
         pairs = ([t for t, _ in keys], [b for _, b in keys])
         cur.execute(
-            "SELECT b.term, b.block, b.data FROM rag_term_blocks b "
+            "SELECT b.term, b.block, b.data, b.meta FROM rag_term_blocks b "
             "JOIN unnest(%s::text[], %s::int8[]) AS k(term, block) ON k.term = b.term AND k.block = b.block",
             pairs,
             binary=True,
         )
-        old = {(t, int(b)): _decode(int(b), bytes(d)) for t, b, d in cur.fetchall()}
+        old = {(t, int(b)): _decode(int(b), bytes(d), bytes(m)) for t, b, d, m in cur.fetchall()}
         cur.execute(
             "DELETE FROM rag_term_blocks b USING unnest(%s::text[], %s::int8[]) AS k(term, block) "
             "WHERE k.term = b.term AND k.block = b.block",
             pairs,
         )
     gone = np.asarray(sorted(set(removed_ids)), dtype=np.int64)
-    with cur.copy("COPY rag_term_blocks (term, block, data) FROM STDIN WITH (FORMAT BINARY)") as copy:
-        copy.set_types(["text", "int8", "bytea"])
+    dropped = 0
+    with cur.copy("COPY rag_term_blocks (term, block, data, meta) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "int8", "bytea", "bytea"])
         for key in keys:
             rows = old.get(key)
+            lost = 0
             if rows is not None and len(gone):
-                rows = rows[~np.isin(rows[:, 0], gone)]
-            if key in added:
+                keep = ~np.isin(rows[:, 0], gone)
+                lost = int(len(rows) - keep.sum())
+                rows = rows[keep]
+            gained = len(added.get(key, ()))
+            if gained:
                 rows = added[key] if rows is None or not len(rows) else np.concatenate([rows, added[key]])
                 rows = rows[np.argsort(rows[:, 0], kind="stable")]
             if rows is not None and len(rows):
-                copy.write_row((key[0], key[1], _encode(rows)))
+                copy.write_row((key[0], key[1], *_encode(rows)))
+            dropped += lost
+            delta[key[0]] = delta.get(key[0], 0) + gained - lost
+    if dropped != removed_postings:
+        raise BlocksMismatch(f"{dropped} postings of the removed chunks found, {removed_postings} expected")
+    return delta
 
 
 def top(
@@ -137,23 +230,33 @@ def top(
     df: dict[str, int],
     n_docs: int,
     avgdl: float,
+    allowed: Allowed | None = None,
 ) -> list[tuple[int, float]]:
-    """BM25 top `n` over every chunk holding a query term (`rows`: the backend's statement runner in its
-    snapshot; `df`: the query terms' document frequencies, those absent left out), best first, ties by id."""
+    """BM25 top `n` over the chunks holding a query term (inside `allowed` when given), best first, ties by id.
+    `rows`: the backend's statement runner in its snapshot; `df`: the query terms' document frequencies in the
+    whole index (those absent left out), as the local backend's idf is."""
     terms = sorted(df)
     if not terms or n <= 0:
         return []
-    got: dict[str, list[tuple[int, bytes]]] = {}
-    for term, block, data in rows(
-        "SELECT term, block, data FROM rag_term_blocks WHERE term = ANY(%s) ORDER BY term, block", [terms], binary=True
+    got: dict[str, list[tuple]] = {}
+    columns = "term, block, data, meta" if allowed is not None else "term, block, data"
+    for row in rows(
+        f"SELECT {columns} FROM rag_term_blocks WHERE term = ANY(%s) ORDER BY term, block",  # noqa: S608 - fixed
+        [terms],
+        binary=True,
     ):
-        got.setdefault(term, []).append((int(block), data))
+        got.setdefault(row[0], []).append(row[1:])
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for term, blocks in got.items():
-        cols = [(b, *_columns(d)) for b, d in blocks]
+        cols = [(int(b), *_columns(d)) for b, d, *_ in blocks]
         ids = np.concatenate([(b << BLOCK_BITS) + low.astype(np.int64) for b, low, _, _ in cols])
         tf = np.concatenate([c[2] for c in cols])
         length = np.concatenate([c[3] for c in cols])
+        if allowed is not None:
+            keep = _inside(allowed, [_meta_columns(m) for _, _, m in blocks])
+            ids, tf, length = ids[keep], tf[keep], length[keep]
+            if not len(ids):
+                continue
         parts[term] = (ids, _parts(tf, length, _idf(df[term], n_docs), avgdl))
     if not parts:
         return []
@@ -164,7 +267,7 @@ def top(
     dense = high < 4 * total + (1 << 20)
     ids = np.arange(high + 1) if dense else np.unique(np.concatenate(every))
     score = np.zeros(len(ids), dtype=np.float32)
-    for t in tokens:  # in the query's order, a repeated token each time: float32 sums, as bm25s and the SQL
+    for t in tokens:  # in the query's order, a repeated token each time: float32 sums, as bm25s does
         if t in parts:
             where, part = parts[t]
             score[where if dense else np.searchsorted(ids, where)] += part  # a term's ids are distinct
@@ -177,12 +280,23 @@ def top(
         keep = score >= np.partition(score, len(score) - n)[len(score) - n]
         ids, score = ids[keep], score[keep]
     order = np.lexsort((ids, -score))[:n]
-    # As PostgreSQL prints a float4 (its shortest exact digits) and the SQL paths read it back.
+    # As PostgreSQL prints a float4 (its shortest exact digits): the scores the local backend's float32 give.
     return [(int(i), float(str(s))) for i, s in zip(ids[order], score[order], strict=True)]
 
 
+def _inside(allowed: Allowed, metas: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Which postings (of a term's blocks, their `meta` columns in order) the filter lets through."""
+    outlet = np.concatenate([m[0] for m in metas])
+    keep = np.ones(len(outlet), dtype=bool) if allowed.codes is None else np.isin(outlet, allowed.codes)
+    if allowed.since is not None:
+        keep &= np.concatenate([m[2] for m in metas]) >= allowed.since
+    if allowed.until is not None:
+        keep &= np.concatenate([m[1] for m in metas]) <= allowed.until
+    return keep
+
+
 def _idf(df: int, n_docs: int) -> float:
-    """As `PostgresBackend._QUERY` computes it (C's log, float8)."""
+    """bm25s's "lucene" idf (`rag.lexical.idf`), in float64."""
     return math.log(1 + (float(n_docs) - df + 0.5) / (df + 0.5))
 
 
@@ -191,9 +305,9 @@ _TABLE_CELLS = 1 << 20
 
 
 def _parts(tf: np.ndarray, length: np.ndarray, idf: float, avgdl: float) -> np.ndarray:
-    """Each posting's part, `PostgresBackend._PART` in the same order of float64 operations, then float32. The
-    parts depend on (tf, length) only and a term's postings share a few thousand such pairs, so they are
-    computed once per pair in a table and looked up (exactly the same values, a fraction of the work)."""
+    """Each posting's part, in float64 then float32. The parts depend on (tf, length) only and a term's postings
+    share a few thousand such pairs, so they are computed once per pair in a table and looked up (exactly the
+    same values, a fraction of the work)."""
     max_tf, max_len = int(tf.max()), int(length.max())
     if (max_tf + 1) * (max_len + 1) > min(_TABLE_CELLS, 4 * len(tf)):
         return _part(tf.astype(np.float64), length.astype(np.float64), idf, avgdl)

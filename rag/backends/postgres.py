@@ -6,17 +6,15 @@ Tables (all prefixed `rag_`):
     rag_articles  id, outlet, title, published, url, body, source, hash
     rag_chunks    id, article_id, start, end, outlet_cf, first_day, last_day (the article's date bounds),
                   len (BM25 tokens), embedding vector(d)  — HNSW (vector_ip_ops) from `ann_threshold` rows
-    rag_postings  chunk_id, tf, len, term, outlet_cf, first_day, last_day — the project's own tokenizer
-                  (rag.lexical), computed in Python; the chunk's length and filter columns copied onto each posting,
-                  covering indexes by (term, outlet_cf, first_day), (term, first_day) and (chunk_id, term)
-    rag_terms     term, df                    — kept in step with the postings by every update
-    rag_chunk_terms chunk_id, len, tfs (jsonb {term: tf}) — each chunk's terms in one small row (~1.6 KB), written
-                  with the postings by every update of an index a full build made it for (manifest `bm25.forward`):
-                  BM25 completes a candidate's score from it, one cached lookup per chunk (`_LOOKUP_FORWARD`)
+    rag_term_blocks term, block, data, meta — the BM25 postings (the project's own tokenizer, rag.lexical,
+                  computed in Python) as arrays per term and block of chunk ids, with each posting's chunk's
+                  outlet code and days for filters (rag.backends.pg_blocks)
+    rag_outlets   code, outlet_cf             — the outlet codes of the blocks
+    rag_terms     term, df                    — kept in step with the blocks by every update
     rag_stats     n_docs, total_len, max_span — BM25's N and average document length; the widest date range
 
-Lexical ranking is BM25 computed in SQL from the stored tf, df and lengths with bm25s's formula and
-constants (rag.lexical), so both backends rank alike (PostgreSQL's ts_rank is not BM25). Dense ranking is
+Lexical ranking is BM25 computed from the stored tf, df and lengths with bm25s's formula and constants
+(rag.lexical), so both backends rank alike (PostgreSQL's ts_rank is not BM25). Dense ranking is
 `ORDER BY embedding <#> q`: exact (a scan) below `ann_threshold` chunks, like the local backend, HNSW with
 iterative scans above (so a selective outlet/date filter still returns k rows).
 
@@ -43,8 +41,7 @@ import numpy as np
 from rag import __version__
 from rag.backends import ChunkRow, Filter, pg_blocks, register
 from rag.filters import date_bounds
-from rag.lexical import K1, B, bm25_document
-from rag.lexical import idf as lexical_idf
+from rag.lexical import bm25_document
 from rag.sentence_vectors import SentenceVectors
 from rag.store import FORMAT_VERSION, Changes, IndexMismatch, IndexNotFound, IndexProblem
 from rag.text.tokens import tokenize
@@ -53,13 +50,7 @@ from rag.types import Article, ArticleRef, Chunk
 _LOCK_KEY = 0x7261_6700  # pg_advisory_xact_lock key of the index writer ("rag")
 _POOL = 8
 #: Table layout version, in the manifest row: another one is refused with "rebuild".
-SCHEMA_VERSION = 3
-#: Cost of looking up one posting by (chunk, term), in postings read in a row and summed (measured ~8 at 200,000
-#: chunks: ~5 µs against ~0.6 µs): BM25 (`lexical_top`) reads the rarest terms' postings in full and looks the others
-#: up for the chunks that can still reach the top n, choosing how many to read by this.
-_PROBE_COST = 8
-#: How many of the best partly scored chunks are scored in full first, for a higher n-th score to prune with.
-_FIRST_SCORED = 2
+SCHEMA_VERSION = 4
 #: Below this many chunks inside a filter (or a share of them), dense search under it is an exact scan over them
 #: rather than HNSW (whose iterative scan walks far through the graph to find a few rows, and misses some).
 _EXACT_ROWS = 25_000
@@ -133,7 +124,7 @@ def _schema(dimension: int) -> list[str]:
             start int NOT NULL, "end" int NOT NULL, outlet_cf text NOT NULL, first_day text, last_day text,
             len int NOT NULL, embedding vector({int(dimension)}) NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS rag_chunks_article ON rag_chunks (article_id)",
-        # A narrow copy of what BM25 and the filters read per chunk: scanning it never touches the vectors.
+        # A narrow copy of what the filters read per chunk: scanning it never touches the vectors.
         """CREATE TABLE IF NOT EXISTS rag_chunk_meta (
             id bigint PRIMARY KEY, article_id text NOT NULL REFERENCES rag_articles(id) ON DELETE CASCADE,
             outlet_cf text NOT NULL, first_day text, last_day text, len int NOT NULL)""",
@@ -144,11 +135,6 @@ def _schema(dimension: int) -> list[str]:
         # only its rows, which a first build writes in (outlet, first day) order (`_insert`), so they are few pages.
         "CREATE INDEX IF NOT EXISTS rag_chunks_outlet_day ON rag_chunks (outlet_cf, first_day)",
         "DROP INDEX IF EXISTS rag_chunks_outlet",  # the one-column index it replaces
-        # One row per (term, chunk) with the chunk's BM25 length and filter columns, so that BM25 under a filter
-        # reads only the postings inside it (`_POSTINGS_INDEXES`, made after the first COPY) and joins nothing.
-        """CREATE TABLE IF NOT EXISTS rag_postings (
-            chunk_id bigint NOT NULL, tf int NOT NULL, len int NOT NULL, term text NOT NULL,
-            outlet_cf text NOT NULL, first_day text, last_day text)""",
         "CREATE TABLE IF NOT EXISTS rag_terms (term text PRIMARY KEY, df int NOT NULL)",
         # The vectors of a chunk's sentences (rag.sentence_vectors): its sentence spans (start, end, start, …)
         # and one float16 array of their vectors, read only for the few chunks an answer quotes from.
@@ -163,28 +149,9 @@ def _schema(dimension: int) -> list[str]:
     ]
 
 
-#: The postings' indexes, each covering what BM25 reads (index-only scans): by term and outlet then day (an
-#: outlet filter, with or without a window), by term then day (a window, or no filter), and by chunk (the
-#: scoring of given chunks, and deletes). Built after the COPY when the table was empty (a first build).
-_POSTINGS_INDEXES = [
-    "CREATE UNIQUE INDEX IF NOT EXISTS rag_postings_pkey ON rag_postings (chunk_id, term) INCLUDE (tf, len)",
-    "CREATE INDEX IF NOT EXISTS rag_postings_outlet ON rag_postings (term, outlet_cf, first_day) "
-    "INCLUDE (last_day, chunk_id, tf, len)",
-    "CREATE INDEX IF NOT EXISTS rag_postings_day ON rag_postings (term, first_day) "
-    "INCLUDE (last_day, chunk_id, tf, len)",
-]
-#: Each chunk's terms with their tf (and its BM25 length) in one row: jsonb, whose object keys are looked up by
-#: binary search, so a chunk's tf of a query term is one probe of a small table (~1 GB per million chunks, which
-#: stays in the page cache) instead of one random read per chunk and term into the postings (23 GB per million).
-#: Rows stay uncompressed and inline (toast_tuple_target), so a lookup never decompresses or reads a TOAST table;
-#: the tfs are JSON strings ("2"), a byte each where a JSON number takes 8–11.
-#: Made only by a full build (every article written in that transaction): an index without it (written before it
-#: existed) keeps the postings lookups until then.
-_FORWARD_TABLE = """CREATE TABLE IF NOT EXISTS rag_chunk_terms (
-    chunk_id bigint PRIMARY KEY, len int NOT NULL, tfs jsonb NOT NULL) WITH (toast_tuple_target = 8160)"""
 #: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
-_TABLES = ("rag_term_blocks", "rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences", "rag_chunk_meta",
-           "rag_chunks", "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
+_TABLES = ("rag_term_blocks", "rag_outlets", "rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences",
+           "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -207,8 +174,8 @@ def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "TRUE", params
 
 
-def _where_postings(flt: Filter | None, max_span: int, alias: str = "p") -> tuple[str, list[Any]]:
-    """`_where` over the postings' own filter columns (alias `p`; or any table with them), plus, for a window,
+def _where_ranged(flt: Filter | None, max_span: int, alias: str = "p") -> tuple[str, list[Any]]:
+    """`_where` over a table with the chunks' filter columns (alias `p`), plus, for a window,
     the redundant lower bound first_day ≥ since − max_span that makes it an index range. Exact: a chunk with
     last_day ≥ since has either first_day = last_day (≥ since) or an ISO month/year range of at most max_span
     days ending on or after since."""
@@ -313,16 +280,6 @@ class PostgresBackend:
                 "SELECT to_regclass('rag_chunk_meta_day') IS NOT NULL AND to_regclass('rag_chunk_meta_outlet') "
                 "IS NOT NULL AND to_regclass('rag_chunks_outlet_day') IS NOT NULL"
             )[0][0]
-        )
-        # BM25 completes candidates from rag_chunk_terms when the index has it complete (`apply`), else (an index
-        # written before it existed, until its next full build) from the postings, as before.
-        self._forward = (manifest.get("bm25") or {}).get("forward") is True and bool(
-            self._rows("SELECT to_regclass('rag_chunk_terms') IS NOT NULL")[0][0]
-        )
-        # BM25 without a filter sums the terms' postings blocks (`rag.backends.pg_blocks`) when the index has them
-        # complete (the same rule as the term table), else it takes the SQL paths below.
-        self._blocks = (manifest.get("bm25") or {}).get("blocks") is True and bool(
-            self._rows("SELECT to_regclass('rag_term_blocks') IS NOT NULL")[0][0]
         )
         self._view = _IndexView(self)
 
@@ -446,7 +403,7 @@ class PostgresBackend:
         """How many chunks `flt` leaves, counted up to `cap` + 1 (an index-only range scan of rag_chunk_meta)."""
         key = ("pg", "rows", flt, cap)
         if key not in memo:
-            where, params = _where_postings(flt, self._stats(memo)[2], "m")
+            where, params = _where_ranged(flt, self._stats(memo)[2], "m")
             memo[key] = int(
                 self._rows(
                     f"SELECT count(*) FROM (SELECT 1 FROM rag_chunk_meta m WHERE {where} LIMIT %s) s",  # noqa: S608
@@ -488,11 +445,11 @@ class PostgresBackend:
         ORDER BY cannot reach through, OFFSET 0)."""
         max_span = self._stats(memo)[2]
         if flt.outlets is not None:  # one index range (per outlet) of rag_chunks
-            where, params = _where_postings(flt, max_span, "c")
+            where, params = _where_ranged(flt, max_span, "c")
             sql = f"""SELECT x.id, x.s FROM (SELECT c.id, -(c.embedding <#> %s) AS s FROM rag_chunks c
                       WHERE {where} OFFSET 0) x ORDER BY x.s DESC, x.id LIMIT %s"""  # noqa: S608
         else:  # a window: its ids from rag_chunk_meta's day index, each chunk's vector by its primary key
-            where, params = _where_postings(flt, max_span, "m")
+            where, params = _where_ranged(flt, max_span, "m")
             sql = f"""SELECT m.id, x.s FROM rag_chunk_meta m CROSS JOIN LATERAL
                           (SELECT -(c.embedding <#> %s) AS s FROM rag_chunks c WHERE c.id = m.id OFFSET 0) x
                       WHERE {where} ORDER BY x.s DESC, m.id LIMIT %s"""  # noqa: S608
@@ -502,152 +459,33 @@ class PostgresBackend:
         return out
 
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
-        """BM25 top `n`, exact, by MaxScore (Turtle & Flood 1995) over the postings inside the filter (they carry
-        the filter's columns, so a term's postings inside it are one index range, never the others).
-
-        The query's rarest terms (`essential`: as many as make reading their postings plus looking up the others
-        for each chunk holding one cheapest, `_PROBE_COST`) are read in full and give each chunk holding one a
-        partial score. The other terms are frequent: each adds at most its idf to any chunk (the tf part is
-        below 1), `bound` together. The
-        `_FIRST_SCORED` · n best partly scored chunks are scored in full (every term, looked up by chunk) and
-        their n-th score θ is a floor of the true n-th score; then only the chunks whose partial score plus
-        `bound` reaches θ can enter the top n, and they are scored in full too. If `bound` itself reaches θ, a
-        chunk holding only frequent terms could enter: the next rarest term is made essential and it is tried
-        again, and when no frequent term is left every posting is scored (`_bm25`). Ties (equal scores) rank by
-        chunk id in every path, as in the full scoring, and each chunk's score is computed the same way."""
+        """BM25 top `n` inside the filter, exact: every posting of the query terms read from their blocks
+        (`rag.backends.pg_blocks`, one read per term and block of ids), those outside the filter masked out, and
+        scored as bm25s does with the whole index's df, N and average length. Ties rank by chunk id."""
         if not tokens or n <= 0:
             return []
         if flt is not None and flt.empty:
             return []
-        qtf = Counter(tokens)
         with self.session():
-            n_docs, _, max_span = self._stats(memo)
-            df = {t: d for t, d in self.term_stats(list(qtf)).items() if d > 0}
+            n_docs, avgdl, _ = self._stats(memo)
+            df = {t: d for t, d in self.term_stats(sorted(set(tokens))).items() if d > 0}
             if not df:
                 return []
-            if flt is None and self._blocks:
-                memo.setdefault(("pg", "bm25"), []).append((len(df), -1))  # every posting scored, as arrays
-                return pg_blocks.top(self._rows, tokens, n, df, n_docs, self._stats(memo)[1])
-            where, params = _where_postings(flt, max_span)
-            terms = sorted(df, key=lambda t: (df[t], t))  # rarest first
-            # Read the k rarest: their postings, and (at worst) a lookup per chunk holding one and other term. Only
-            # a k whose other terms' bound stays under what one posting of the rarest term scores at tf 1 and an
-            # average length (idf / (1 + k1)) can prove itself when n chunks hold that term.
-            # The chunks looked up are fewer the smaller that bound is against that score (`share`).
-            bounds = [qtf[t] * lexical_idf(df[t], n_docs) for t in terms]
-            held = np.cumsum([df[t] for t in terms])
-            cost = []
-            for i in range(len(terms)):
-                share = sum(bounds[i + 1 :]) / (bounds[0] / (1 + K1))
-                cost.append(held[i] * (1 + _PROBE_COST * share * (len(terms) - 1 - i)) if share < 1 else float("inf"))
-            k = 1 + int(np.argmin(cost))
-            for _ in range(2):
-                if k >= len(terms):
-                    break
-                bound = sum(bounds[k:])
-                rows, floor = self._bm25_pruned(tokens, n, where, params, terms[:k], bound, memo)
-                if floor is not None:
-                    return rows
-                k += 1
-            memo.setdefault(("pg", "bm25"), []).append((len(terms), -1))  # every posting scored
-            return self._bm25(tokens, n, where, params)
+            allowed = None if flt is None else self._allowed(flt, memo)
+            if allowed is not None and allowed.codes == ():
+                return []
+            return pg_blocks.top(self._rows, tokens, n, df, n_docs, avgdl, allowed)
 
-    # bm25s ("lucene"): a chunk's score is Σ over the query's tokens, in their order (a repeated token counted each
-    # time), of idf(df) · tf / (tf + k1 (1 − b + b · len / avgdl)) rounded to float32 as bm25s stores it, summed in
-    # float32 one after the other as bm25s does (`_FINAL`: an ordered float4 sum). Which chunks are worth that
-    # sum is decided on `_EXACT`, the float8 sum of the same float4 parts (exact: order-free), within `_SLACK` of
-    # the n-th one (a float32 sum of a few terms is within ~1e-6 of the exact sum). The idf is computed once per
-    # query term (`w`), not per posting.
-    _PART = """(w.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.len / w.avgdl)))::float4"""
-    _EXACT = f"""sum(w.qtf * {_PART}::float8)"""
-    _SLACK = 2e-5
-    _QUERY = """WITH q AS (SELECT u.term, u.pos FROM unnest(%s::text[]) WITH ORDINALITY AS u(term, pos)),
-                st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl
-                       FROM rag_stats WHERE id = 1),
-                w AS MATERIALIZED (SELECT t.term, d.qtf, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5)) AS idf, st.avgdl
-                       FROM (SELECT q.term, count(*) AS qtf FROM q GROUP BY q.term) d
-                            JOIN rag_terms t ON t.term = d.term CROSS JOIN st)"""
-    #: The postings of the query terms (`terms`, a subset of `w`) of the chunks in `{k}`, looked up by chunk and
-    #: term in the `(chunk_id, term)` index: per term one index scan over the chunks' ids (an array the planner
-    #: sizes as small, so it never reads the term's whole list instead; OFFSET 0 keeps the loop per term).
-    _LOOKUP = """w CROSS JOIN LATERAL (SELECT p.chunk_id, p.tf, p.len FROM rag_postings p
-                     WHERE p.chunk_id = ANY(ARRAY(SELECT {k}.chunk_id FROM {k})) AND p.term = w.term OFFSET 0) p"""
-    #: The same from rag_chunk_terms: each chunk of `{k}` read once by its id (a small table that stays cached),
-    #: its tf of each query term looked up in its jsonb (binary search over the keys); a lateral `w` per chunk
-    #: (OFFSET 0), so the chunk's row is fetched once for all the terms. Same columns as `_LOOKUP`.
-    _LOOKUP_FORWARD = """{k} JOIN rag_chunk_terms f ON f.chunk_id = {k}.chunk_id
-        CROSS JOIN LATERAL (SELECT x.* FROM (SELECT w.term, w.qtf, w.idf, w.avgdl, (f.tfs ->> w.term)::int AS tf
-                                             FROM w OFFSET 0) x WHERE x.tf IS NOT NULL) w
-        CROSS JOIN LATERAL (SELECT f.chunk_id, w.tf, f.len) p"""
-    #: The chunks of `{k}` scored: their exact sum and their bm25s score (every query term looked up).
-    _FINAL = """SELECT p.chunk_id, sum({part}::float8) AS s, sum({part} ORDER BY q.pos) AS score
-                FROM {lookup} JOIN q ON q.term = w.term
-                GROUP BY p.chunk_id"""
-
-    def _lookup(self, k: str) -> str:
-        """The query terms' postings of the chunks in `{k}` (`_LOOKUP_FORWARD` when the index has the table)."""
-        return (self._LOOKUP_FORWARD if self._forward else self._LOOKUP).format(k=k)
-
-    def _final(self, k: str) -> str:
-        return self._FINAL.format(part=self._PART, lookup=self._lookup(k))
-
-    def _bm25(self, tokens: list[str], n: int, where: str, params: list[Any]) -> list[tuple[int, float]]:
-        """BM25 of every chunk inside the filter (`where` over the postings `p`) holding a query term (per term, an
-        index range over its postings inside the filter), the bm25s score of those near the n-th."""
-        rows = self._rows(
-            f"""{self._QUERY},
-            a AS MATERIALIZED (SELECT p.chunk_id, {self._EXACT} AS s FROM w JOIN rag_postings p ON p.term = w.term
-                               WHERE {where} GROUP BY p.chunk_id),
-            th AS (SELECT coalesce((SELECT a.s FROM a ORDER BY a.s DESC OFFSET %s LIMIT 1), 0) AS s),
-            c AS MATERIALIZED (SELECT a.chunk_id FROM a CROSS JOIN th WHERE a.s >= th.s * %s)
-            SELECT f.chunk_id, f.score FROM ({self._final("c")}) f ORDER BY f.score DESC, f.chunk_id LIMIT %s""",  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-            [list(tokens), K1, B, B, *params, n - 1, 1 - self._SLACK, K1, B, B, K1, B, B, n],
-        )
-        return [(int(i), float(s)) for i, s in rows if s > 0]
-
-    def _bm25_pruned(
-        self, tokens: list[str], n: int, where: str, params: list[Any], essential: list[str], bound: float, memo: dict
-    ) -> tuple[list[tuple[int, float]], float | None]:
-        """One MaxScore pass (`lexical_top`) in one statement. `e`: partial sums from the `essential` terms'
-        postings inside the filter; `fb`: the best `_FIRST_SCORED` · n of them completed with the other terms'
-        parts (looked up by chunk), θ their n-th sum (a floor of the true n-th); `r`: the chunks of `e` whose
-        partial sum plus `bound` (the other terms' largest parts) reaches θ, completed the same way (`sr`); `c`:
-        those within `_SLACK` of the n-th sum, scored as bm25s does. Returns (top n, θ), or (…, None) when that is
-        no proof: fewer than n chunks scored, or `bound` reaching θ (a chunk without an essential term might
-        be in the top n)."""
-        rest = sorted(set(tokens) - set(essential))
-        complete = """SELECT {k}.chunk_id, {k}.s + coalesce(x.s, 0) AS s
-            FROM {k} LEFT JOIN (SELECT p.chunk_id, sum(w.qtf * {part}::float8) AS s FROM {lookup}
-                                WHERE w.term = ANY(%s) GROUP BY p.chunk_id) x ON x.chunk_id = {k}.chunk_id"""
-        sql = f"""{self._QUERY},
-            e AS MATERIALIZED (
-                SELECT p.chunk_id, {self._EXACT} AS s
-                FROM w JOIN rag_postings p ON p.term = w.term
-                WHERE w.term = ANY(%s) AND {where}
-                GROUP BY p.chunk_id),
-            b AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e ORDER BY e.s DESC, e.chunk_id LIMIT %s),
-            fb AS MATERIALIZED ({complete.format(k="b", part=self._PART, lookup=self._lookup("b"))}),
-            th AS MATERIALIZED (SELECT coalesce((SELECT fb.s FROM fb ORDER BY fb.s DESC OFFSET %s LIMIT 1), -1) AS s),
-            r AS MATERIALIZED (SELECT e.chunk_id, e.s FROM e CROSS JOIN th WHERE e.s >= th.s * %s - %s),
-            sr AS MATERIALIZED ({complete.format(k="r", part=self._PART, lookup=self._lookup("r"))}),
-            th2 AS (SELECT coalesce((SELECT sr.s FROM sr ORDER BY sr.s DESC OFFSET %s LIMIT 1), 0) AS s),
-            c AS MATERIALIZED (SELECT sr.chunk_id FROM sr CROSS JOIN th2 WHERE sr.s >= th2.s * %s)
-        SELECT f.chunk_id, f.score, (SELECT th.s FROM th), (SELECT count(*) FROM r)
-        FROM ({self._final("c")}) f
-        ORDER BY f.score DESC, f.chunk_id
-        LIMIT %s"""  # noqa: S608 - `where` is built from fixed fragments; every value is a parameter
-        slack = self._SLACK
-        reach = bound * (1 + slack) + 1e-9  # the most the other terms add to a chunk (float4 parts rounded up)
-        args = [list(tokens), K1, B, B, list(essential), *params, _FIRST_SCORED * n, K1, B, B, rest,
-                n - 1, 1 - slack, reach, K1, B, B, rest, n - 1, 1 - slack, K1, B, B, K1, B, B, n]  # fmt: skip
-        rows = self._rows(sql, args)
-        if not rows:
-            return [], None
-        theta = float(rows[0][2])
-        memo.setdefault(("pg", "bm25"), []).append((len(essential), int(rows[0][3])))  # (terms read, rescored)
-        if theta <= 0 or reach >= theta * (1 - slack):
-            return [], None
-        return [(int(i), float(s)) for i, s, _, _ in rows if s > 0], theta
+    def _allowed(self, flt: Filter, memo: dict) -> pg_blocks.Allowed:
+        """The filter in the blocks' terms: its outlets' codes (an outlet the index lacks has none) and day keys."""
+        key = ("pg", "allowed", flt)
+        if key not in memo:
+            codes = None
+            if flt.outlets is not None:
+                found = self._rows("SELECT code FROM rag_outlets WHERE outlet_cf = ANY(%s)", [list(flt.outlets)])
+                codes = tuple(sorted(int(c) for (c,) in found))
+            memo[key] = pg_blocks.Allowed(codes, pg_blocks.day_key(flt.since), pg_blocks.day_key(flt.until))
+        return memo[key]
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not len(ids):
@@ -733,49 +571,28 @@ class PostgresBackend:
                     for t in _TABLES:
                         cur.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
                     remove = []
-                # The per-chunk term table is complete only when a full build wrote it (every article written in
-                # this transaction) or every update since did (the manifest says so: an update by a version that
-                # does not know it leaves the flag out). Otherwise it is dropped and BM25 reads the postings.
-                cur.execute("SELECT to_regclass('rag_articles') IS NULL")
-                full = bool(cur.fetchone()[0])
-                if not full:
-                    cur.execute("SELECT count(*) = (SELECT count(*) FROM rag_articles) FROM rag_articles "
-                                "WHERE id = ANY(%s)", [remove])  # fmt: skip
-                    full = bool(cur.fetchone()[0])
-                forward = full or bool(row is not None and (row[0].get("bm25") or {}).get("forward") is True)
-                blocks = full or bool(row is not None and (row[0].get("bm25") or {}).get("blocks") is True)
-                for stmt in _schema(int(manifest_fields["dimension"])):
-                    cur.execute(stmt)
-                if forward:
-                    cur.execute(_FORWARD_TABLE)
-                else:
-                    cur.execute("DROP TABLE IF EXISTS rag_chunk_terms")
                 cur.execute("SELECT to_regclass('rag_term_blocks') IS NULL")
                 blocks_empty = bool(cur.fetchone()[0])
-                if blocks:
-                    for stmt in pg_blocks.TABLE:
-                        cur.execute(stmt)
-                    if full and not blocks_empty:  # a rebuild: every block is written anew
-                        cur.execute("DELETE FROM rag_term_blocks")
-                        blocks_empty = True
-                else:
-                    cur.execute("DROP TABLE IF EXISTS rag_term_blocks")
+                for stmt in [*_schema(int(manifest_fields["dimension"])), *pg_blocks.TABLE]:
+                    cur.execute(stmt)
                 cur.execute(
                     "INSERT INTO rag_stats (id, n_docs, total_len) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING"
                 )
-                touched: set[str] = set()
-                removed_blocks: list[tuple[str, int]] = []  # (term, block) of every removed posting
                 removed_ids: list[int] = []
+                removed_blocks: set[tuple[str, int]] = set()  # (term, block) of every removed posting
+                removed_postings = 0
                 if remove:
-                    cur.execute(
-                        f"SELECT DISTINCT p.term, p.chunk_id >> {pg_blocks.BLOCK_BITS:d} FROM rag_postings p "
-                        "JOIN rag_chunks c ON c.id = p.chunk_id WHERE c.article_id = ANY(%s)",
-                        [remove],
-                    )
-                    removed_blocks = [(t, int(b)) for t, b in cur.fetchall()]
-                    touched.update(t for t, _ in removed_blocks)
-                    cur.execute("SELECT id FROM rag_chunks WHERE article_id = ANY(%s)", [remove])
-                    removed_ids = [int(r[0]) for r in cur.fetchall()]
+                    cur.execute("SELECT count(*) = (SELECT count(*) FROM rag_articles) FROM rag_articles "
+                                "WHERE id = ANY(%s)", [remove])  # fmt: skip
+                    if cur.fetchone()[0]:  # a rebuild: every block is written anew
+                        cur.execute("DELETE FROM rag_term_blocks")
+                        cur.execute("DELETE FROM rag_terms")
+                        blocks_empty = True
+                    else:
+                        indexed_with_outlet = bool(((row[0] if row else {}).get("bm25") or {}).get("outlet", True))
+                        removed_ids, removed_blocks, removed_postings = _removed_postings(
+                            cur, remove, indexed_with_outlet, dsn
+                        )
                     cur.execute(
                         "UPDATE rag_stats SET n_docs = n_docs - s.n, total_len = total_len - s.l FROM "
                         "(SELECT count(*) AS n, coalesce(sum(len), 0) AS l FROM rag_chunks "
@@ -783,38 +600,27 @@ class PostgresBackend:
                         "WHERE rag_stats.id = 1",
                         [remove],
                     )
-                    # Postings have no foreign key (millions of rows: checking each would dominate a build).
-                    cur.execute(
-                        "DELETE FROM rag_postings WHERE chunk_id IN "
-                        "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
-                        [remove],
-                    )
-                    if forward:
-                        cur.execute(
-                            "DELETE FROM rag_chunk_terms WHERE chunk_id IN "
-                            "(SELECT id FROM rag_chunks WHERE article_id = ANY(%s))",
-                            [remove],
-                        )
                     cur.execute("DELETE FROM rag_articles WHERE id = ANY(%s)", [remove])
-                new = pg_blocks.NewPostings() if blocks else None
-                touched |= _insert(cur, changes, bm25_outlet, forward, new)
-                if new is not None:
-                    pg_blocks.write(cur, new, removed_ids, removed_blocks, blocks_empty)
-                cur.execute("SELECT to_regclass('rag_postings_pkey') IS NULL")
-                first_build = bool(cur.fetchone()[0])
-                for stmt in _POSTINGS_INDEXES:  # on a first build: sorted index builds, not row-by-row inserts
-                    cur.execute(stmt)
-                if first_build:  # the planner's statistics for the first searches (autovacuum comes later)
-                    for table in ("rag_postings", "rag_chunks", "rag_chunk_meta", *(("rag_chunk_terms",) * forward)):
-                        cur.execute(f"ANALYZE {table}")
-                if touched:
-                    terms = sorted(touched)
-                    cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s)", [terms])
+                new = pg_blocks.NewPostings()
+                _insert(cur, changes, bm25_outlet, new)
+                try:
+                    df_change = pg_blocks.write(cur, new, removed_ids, removed_blocks, removed_postings, blocks_empty)
+                except pg_blocks.BlocksMismatch as exc:
+                    raise IndexMismatch(
+                        f"the BM25 postings of the index in PostgreSQL at {_redact(dsn)} do not match its chunks "
+                        f"({exc}); run `rag index --rebuild` with RAG_BACKEND=postgres"
+                    ) from None
+                changed = sorted(t for t, d in df_change.items() if d)
+                if changed:
                     cur.execute(
-                        "INSERT INTO rag_terms SELECT term, count(*) FROM rag_postings "
-                        "WHERE term = ANY(%s) GROUP BY term",
-                        [terms],
+                        "INSERT INTO rag_terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[]) "
+                        "ON CONFLICT (term) DO UPDATE SET df = rag_terms.df + EXCLUDED.df",
+                        [changed, [df_change[t] for t in changed]],
                     )
+                    cur.execute("DELETE FROM rag_terms WHERE term = ANY(%s) AND df <= 0", [changed])
+                if blocks_empty:  # the planner's statistics for the first searches (autovacuum comes later)
+                    for table in ("rag_chunks", "rag_chunk_meta", "rag_term_blocks", "rag_terms"):
+                        cur.execute(f"ANALYZE {table}")
                 cur.execute("SELECT n_docs FROM rag_stats WHERE id = 1")
                 n_chunks = int(cur.fetchone()[0])
                 index_kind = "flat"
@@ -838,7 +644,7 @@ class PostgresBackend:
                     "backend": "postgres",
                     "schema": SCHEMA_VERSION,
                     "vector_index": {"type": index_kind},
-                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene", "forward": forward, "blocks": blocks},
+                    "bm25": {"outlet": bool(bm25_outlet), "method": "lucene"},
                 }
                 cur.execute(
                     "INSERT INTO rag_manifest VALUES (1, %s::jsonb) "
@@ -881,18 +687,43 @@ class PostgresBackend:
             conn.close()
 
 
-def _insert(
-    cur: Any, changes: Changes, bm25_outlet: bool, forward: bool = False, new: pg_blocks.NewPostings | None = None
-) -> set[str]:
-    """COPY the new articles, chunks (with vectors) and postings (and with `forward` each chunk's terms into
-    rag_chunk_terms; each posting into `new` too, for the term blocks); returns the terms they hold."""
-    arts = {a.id: a for a in changes.add_articles}
+def _removed_postings(
+    cur: Any, remove: Sequence[str], with_outlet: bool, dsn: str
+) -> tuple[list[int], set[tuple[str, int]], int]:
+    """The chunk ids of the articles to remove, the (term, block) of each of their postings and how many postings
+    they are: their BM25 texts tokenized again as `_insert` did (the tokenizer is deterministic; each chunk's
+    stored length checks it, and `pg_blocks.write` checks the count)."""
+    cur.execute("SELECT id, outlet, title, published, url, body FROM rag_articles WHERE id = ANY(%s)", [list(remove)])
+    arts = {r[0]: (ArticleRef(*r[:5]), r[5]) for r in cur.fetchall()}
+    cur.execute('SELECT id, article_id, start, "end", len FROM rag_chunks WHERE article_id = ANY(%s)', [list(remove)])
+    rows = cur.fetchall()
+    docs = []
+    for cid, aid, start, end, _ in rows:
+        ref, body = arts[aid]
+        docs.append(bm25_document(ref, Chunk(aid, start, end, body[start:end], id=cid), with_outlet))
+    blocks: set[tuple[str, int]] = set()
+    postings = 0
+    for (cid, _, _, _, length), toks in zip(rows, tokenize(docs), strict=True):
+        if len(toks) != length:
+            raise IndexMismatch(
+                f"the index in PostgreSQL at {_redact(dsn)} was tokenized otherwise than this version tokenizes "
+                "(a chunk's BM25 length differs); run `rag index --rebuild` with RAG_BACKEND=postgres"
+            )
+        terms = set(toks)
+        postings += len(terms)
+        blocks.update((t, int(cid) >> pg_blocks.BLOCK_BITS) for t in terms)
+    return [int(r[0]) for r in rows], blocks, postings
+
+
+def _insert(cur: Any, changes: Changes, bm25_outlet: bool, new: pg_blocks.NewPostings) -> None:
+    """COPY the new articles and chunks (with vectors); each new posting, with its chunk's outlet code (new
+    outlets get theirs in `rag_outlets`) and days, into `new` for the term blocks."""
     with cur.copy("COPY rag_articles (id, outlet, title, published, url, body, source, hash) FROM STDIN") as copy:
         for a in changes.add_articles:
             copy.write_row((a.id, a.outlet, a.title, a.published, a.url, a.body, a.source, a.hash))
-    terms: set[str] = set()
     if not changes.add_chunks:
-        return terms
+        return
+    arts = {a.id: a for a in changes.add_articles}
     refs = {a.id: ArticleRef(a.id, a.outlet, a.title, a.published, a.url) for a in changes.add_articles}
     docs = [bm25_document(refs[c.article_id], c, bm25_outlet) for c in changes.add_chunks]
     tokens = tokenize(docs)
@@ -903,6 +734,16 @@ def _insert(
         a = arts[c.article_id]
         bounds = date_bounds(a.published)
         where_of.append((a.outlet.casefold(), *(bounds if bounds else (None, None))))
+    cur.execute("SELECT outlet_cf, code FROM rag_outlets")
+    codes = dict(cur.fetchall())
+    fresh = sorted({w[0] for w in where_of} - set(codes))
+    start = max(codes.values(), default=-1) + 1
+    codes.update({o: start + i for i, o in enumerate(fresh)})
+    if fresh:
+        cur.execute(
+            "INSERT INTO rag_outlets (code, outlet_cf) SELECT * FROM unnest(%s::int[], %s::text[])",
+            [[codes[o] for o in fresh], fresh],
+        )
     # Rows in (outlet, first day, id) order: the chunks of one outlet (and of one window in it) share few pages,
     # so the exact dense scan under such a filter (`dense_top`) reads little. The ids are unchanged.
     chunk_ids = [c.id for c in changes.add_chunks]
@@ -923,28 +764,11 @@ def _insert(
             c, (outlet, first, last) = changes.add_chunks[i], where_of[i]
             copy.write_row((c.id, c.article_id, outlet, first, last, len(tokens[i])))
     max_span = 0
-    with cur.copy(
-        "COPY rag_postings (chunk_id, tf, len, term, outlet_cf, first_day, last_day) FROM STDIN WITH (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(["int8", "int4", "int4", "text", "text", "text", "text"])
-        for c, toks in zip(changes.add_chunks, tokens, strict=True):
-            a = arts[c.article_id]
-            bounds = date_bounds(a.published)
-            first, last = bounds if bounds else (None, None)
-            max_span = max(max_span, _span(first, last))
-            outlet, length = a.outlet.casefold(), len(toks)
-            for term, tf in Counter(toks).items():
-                copy.write_row((c.id, tf, length, term, outlet, first, last))
-                terms.add(term)
-                if new is not None:
-                    new.add(term, c.id, tf, length)
-    if forward:
-        from psycopg.types.json import Jsonb
-
-        with cur.copy("COPY rag_chunk_terms (chunk_id, len, tfs) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "int4", "jsonb"])
-            for c, toks in zip(changes.add_chunks, tokens, strict=True):
-                copy.write_row((c.id, len(toks), Jsonb({t: str(tf) for t, tf in Counter(toks).items()})))
+    for c, toks, (outlet, first, last) in zip(changes.add_chunks, tokens, where_of, strict=True):
+        max_span = max(max_span, _span(first, last))
+        new.chunk(c.id, codes[outlet], pg_blocks.chunk_days(first, last))
+        for term, tf in Counter(toks).items():
+            new.add(term, c.id, tf, len(toks))
     if changes.add_sentences is not None and len(changes.add_sentences):
         sv = changes.add_sentences
         with cur.copy("COPY rag_sentences (chunk_id, spans, vectors) FROM STDIN WITH (FORMAT BINARY)") as copy:
@@ -960,7 +784,6 @@ def _insert(
         "WHERE id = 1",
         [len(changes.add_chunks), total_len, max_span],
     )
-    return terms
 
 
 def _array(vec: Any) -> np.ndarray:

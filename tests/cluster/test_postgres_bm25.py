@@ -1,18 +1,23 @@
-"""BM25 in PostgreSQL with the filter pushed into the postings: the same top n as scoring every posting through
-the chunks' own filter columns (no index ranges, no pruning), for day, month and year dates and every filter
-kind; an index of the older table layout asks for a rebuild in one line, and a rebuild replaces it."""
+"""BM25 in PostgreSQL from the term blocks (rag.backends.pg_blocks): the same top n, scores included, as a
+reference computed here from the articles' own text, for day, month and year dates and every filter kind,
+through a first build, additions inside and past the old blocks, removals, replacements and a rebuild; the
+blocks hold exactly the corpus's postings and rag_terms its document frequencies; blocks that disagree with
+the chunks stop an update in one line with nothing written; an index of an older table layout asks for a
+rebuild, and a rebuild replaces it."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from rag.backends import Filter
-from rag.lexical import K1, B
+from rag.lexical import K1, B, bm25_document
 from rag.store import Changes, IndexMismatch
-from rag.types import Article, Chunk
+from rag.text.tokens import tokenize
+from rag.types import Article, ArticleRef, Chunk
 from tests.cluster.conftest import new_database
 
 pytestmark = [pytest.mark.cluster]
@@ -20,6 +25,9 @@ pytestmark = [pytest.mark.cluster]
 FIELDS = {"model": "synthetic", "dimension": 8, "chunk_size": 1000, "chunk_overlap": 0, "embed_title": False,
           "embed_backend": "synthetic"}  # fmt: skip
 OUTLETS = ["Alpha News", "Beta Post", "Gamma Times"]
+FILTERS = [None, Filter.of(["beta post"]), Filter.of([], "2024-03-01", "2024-04-15"),
+           Filter.of(["alpha news", "gamma times"], "2024-06-10", None), Filter.of([], None, "2024-02-01"),
+           Filter.of(["beta post"], "2024-12-31", "2025-01-01"), Filter.of(["nobody"])]  # fmt: skip
 
 
 def _corpus(n_articles: int = 300, start: int = 0, seed: int = 0) -> Changes:
@@ -47,107 +55,163 @@ def _zipf(n: int) -> np.ndarray:
     return p / p.sum()
 
 
-def _every_posting(backend, tokens: list[str], n: int, flt: Filter | None) -> list[tuple[int, float]]:
-    """The reference: every posting of the query terms inside the filter (read through rag_chunk_meta: no index
-    range, no pruning), each term's part rounded to float32, summed in float32 over the query's tokens in order
-    (a repeated token each time) as bm25s does; ties by chunk id."""
-    from rag.backends.postgres import _where
+class Reference:
+    """What the index should hold, kept from the change sets applied: the chunks' tokens as `_insert` makes
+    them, and BM25 over them computed in plain Python (float64 parts rounded to float32, summed in float32 over
+    the query's tokens in order, as bm25s does), with each chunk's article for the filters."""
 
-    where, params = _where(flt)
-    rows = backend._rows(
-        f"""WITH st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl FROM rag_stats)
-        SELECT p.chunk_id, p.term, (ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
-                    * p.tf / (p.tf + %s * (1 - %s + %s * c.len / st.avgdl)))::float4
-        FROM rag_terms t JOIN rag_postings p ON p.term = t.term
-               JOIN rag_chunk_meta c ON c.id = p.chunk_id CROSS JOIN st
-        WHERE t.term = ANY(%s) AND {where}""",  # noqa: S608
-        [K1, B, B, sorted(set(tokens)), *params],
-    )
-    parts: dict[int, dict[str, float]] = {}
-    for cid, term, part in rows:
-        parts.setdefault(int(cid), {})[term] = part
-    scores = {}
-    for cid, of in parts.items():
-        total = np.float32(0)
-        for t in tokens:
-            if t in of:
-                total = np.float32(total + np.float32(of[t]))
-        scores[cid] = float(str(total))  # as PostgreSQL prints a float4 (shortest exact digits) and psycopg reads it
-    ranked = sorted(scores.items(), key=lambda r: (-r[1], r[0]))[:n]
-    return [(c, s) for c, s in ranked if s > 0]
+    def __init__(self) -> None:
+        self.chunks: dict[int, tuple[ArticleRef, list[str]]] = {}
 
+    def apply(self, changes: Changes) -> Changes:
+        gone = set(changes.remove_articles)
+        self.chunks = {i: c for i, c in self.chunks.items() if c[0].id not in gone}
+        refs = {a.id: ArticleRef(a.id, a.outlet, a.title, a.published, a.url) for a in changes.add_articles}
+        docs = [bm25_document(refs[c.article_id], c, True) for c in changes.add_chunks]
+        for c, toks in zip(changes.add_chunks, tokenize(docs), strict=True):
+            self.chunks[c.id] = (refs[c.article_id], toks)
+        return changes
 
-def test_maxscore_bm25_ranks_as_scoring_every_posting_with_ties_and_filters(pg_server, monkeypatch) -> None:
-    """MaxScore (`lexical_top`: the rarest terms read in full, the others looked up only for the chunks that can
-    still reach the top n) gives exactly the top n of scoring every posting: same chunks, same scores, ties by
-    chunk id, under every filter kind; and so does each pruned pass that claims a proof, whichever terms it reads
-    in full, while the passes that cannot prove it say so."""
-    from rag.backends import postgres
-    from rag.backends.postgres import PostgresBackend, _where_postings
-    from rag.lexical import idf
+    def postings(self) -> set[tuple[str, int, int, int]]:
+        return {(t, i, toks.count(t), len(toks)) for i, (_, toks) in self.chunks.items() for t in set(toks)}
 
-    calls: list[str] = []  # the path each lexical_top took
-    full, pruned = PostgresBackend._bm25, PostgresBackend._bm25_pruned
-
-    def spy_pruned(self, *a):  # noqa: ANN001, ANN202
-        out = pruned(self, *a)
-        calls.append("proved" if out[1] is not None else "unproved")
+    def df(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, toks in self.chunks.values():
+            for t in set(toks):
+                out[t] = out.get(t, 0) + 1
         return out
 
-    monkeypatch.setattr(PostgresBackend, "_bm25", lambda self, *a: calls.append("full") or full(self, *a))
-    monkeypatch.setattr(PostgresBackend, "_bm25_pruned", spy_pruned)
-    dsn = new_database(pg_server, "bm25")
-    first = PostgresBackend.apply(dsn, _corpus(), FIELDS, None)
-    PostgresBackend.apply(dsn, _corpus(60, start=300, seed=1), FIELDS, first["generation"])  # an update too
+    def top(self, tokens: list[str], n: int, flt: Filter | None) -> list[tuple[int, float]]:
+        df, n_docs = self.df(), len(self.chunks)
+        avgdl = sum(len(t) for _, t in self.chunks.values()) / n_docs
+        scores = {}
+        for cid, (ref, toks) in self.chunks.items():
+            if flt is not None and not flt.matches(ref):
+                continue
+            total, held = np.float32(0), False
+            for t in tokens:
+                tf = toks.count(t)
+                if tf:
+                    idf = math.log(1 + (float(n_docs) - df[t] + 0.5) / (df[t] + 0.5))
+                    part = idf * tf / (tf + K1 * ((1 - B) + B * len(toks) / avgdl))
+                    total, held = np.float32(total + np.float32(part)), True
+            if held:
+                scores[cid] = float(str(total))
+        return sorted(scores.items(), key=lambda r: (-r[1], r[0]))[:n]
+
+
+def _queries(seed: int = 3, count: int = 25) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    out = [["w0", "w1", "w399"], ["w3", "w3", "w250"], ["w0", "w2", "w0", "w300"]]  # repeated tokens too
+    for _ in range(count):
+        tokens = [f"w{int(i)}" for i in rng.choice(400, int(rng.integers(1, 6)), p=_zipf(400))]
+        out.append([*tokens, f"w{int(rng.integers(200, 400))}"])
+    return out
+
+
+def _spread(changes: Changes, stride: int, offset: int = 0) -> Changes:
+    """The same change set with chunk ids spread `stride` apart, so that they fall in many blocks of 2^16 ids."""
+    chunks = [Chunk(c.article_id, c.start, c.end, c.text, id=offset + c.id * stride) for c in changes.add_chunks]
+    return Changes(changes.remove_articles, changes.add_articles, chunks, changes.add_vectors)
+
+
+def _update(base: Changes, added: Changes, first_id: int) -> Changes:
+    """An update of the index `base` built: `added` added, 20 of its articles removed, 10 replaced by other text
+    (their new chunks numbered from `first_id` on)."""
+    replaced = _corpus(10, start=0, seed=7)
+    removed = [a.id for a in base.add_articles[100:120]]
+    return Changes(
+        removed + [a.id for a in replaced.add_articles],
+        [*added.add_articles, *replaced.add_articles],
+        [*added.add_chunks, *[Chunk(c.article_id, c.start, c.end, c.text, id=first_id + c.id)
+                              for c in replaced.add_chunks]],
+        np.concatenate([added.add_vectors, replaced.add_vectors]),
+    )  # fmt: skip
+
+
+def _holds(dsn: str, ref: Reference) -> int:
+    """The blocks hold exactly the reference's postings (in id order, none empty, each in its own block, with
+    its chunk's outlet and days) and rag_terms its document frequencies; returns the postings' count."""
+    import psycopg
+
+    from rag.backends.pg_blocks import _decode, chunk_days
+    from rag.filters import date_bounds
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        codes = dict(conn.execute("SELECT code, outlet_cf FROM rag_outlets").fetchall())
+        got: set[tuple[str, int, int, int]] = set()
+        for term, block, data, meta in conn.execute("SELECT term, block, data, meta FROM rag_term_blocks", binary=True):
+            rows = _decode(int(block), bytes(data), bytes(meta))
+            assert len(rows) and (np.diff(rows[:, 0]) > 0).all(), (term, block)
+            assert ((rows[:, 0] >> 16) == block).all()
+            for cid, tf, n, outlet, first, last in rows.tolist():
+                art = ref.chunks[cid][0]
+                assert codes[outlet] == art.outlet.casefold()
+                assert (first, last) == chunk_days(*(date_bounds(art.published) or (None, None)))
+                got.add((term, cid, tf, n))
+        df = dict(conn.execute("SELECT term, df FROM rag_terms").fetchall())
+    want = ref.postings()
+    assert got == want, (len(got - want), len(want - got))
+    assert df == ref.df()
+    return len(got)
+
+
+def _ranks_as_reference(dsn: str, ref: Reference, queries: list[list[str]]) -> int:
+    from rag.backends.postgres import PostgresBackend
+
     backend = PostgresBackend(dsn)
+    checked = 0
     try:
-        n_docs, max_span = backend._rows("SELECT n_docs, max_span FROM rag_stats")[0]
-        assert max_span == 365  # the year-precision articles (2024)
-        rng = np.random.default_rng(2)
-        paths: set[tuple[str, ...]] = set()
-        proofs = {True: 0, False: 0}
-        filters = [None, Filter.of(["beta post"]), Filter.of([], "2024-03-01", "2024-04-15"),
-                   Filter.of(["alpha news", "gamma times"], "2024-06-10", None), Filter.of([], None, "2024-02-01"),
-                   Filter.of(["beta post"], "2024-12-31", "2025-01-01"), Filter.of(["nobody"])]  # fmt: skip
-        queries = [["w0", "w1", "w399"], ["w3", "w3", "w250"], ["w0", "w2", "w0", "w300"]]  # repeated tokens too
-        for _ in range(30):
-            tokens = [f"w{int(i)}" for i in rng.choice(400, int(rng.integers(1, 6)), p=_zipf(400))]
-            queries.append([*tokens, f"w{int(rng.integers(200, 400))}"])  # a rarer term: something to prune with
         for tokens in queries:
-            df = {t: d for t, d in backend.term_stats(tokens).items() if d}
-            terms = sorted(df, key=lambda t: (df[t], t))
-            for flt in filters:
-                where, params = _where_postings(flt, max_span)
-                for n in (3, 10):
-                    want = _every_posting(backend, tokens, n, flt)
-                    for cost in (0, 8, 10**9):  # how many terms lexical_top reads in full: fewest, its choice, all
-                        monkeypatch.setattr(postgres, "_PROBE_COST", cost)
-                        with backend.session():
-                            calls.clear()
-                            got = backend.lexical_top(tokens, n, flt, {})
-                            paths.add(tuple(calls))
-                        assert got == want, (tokens, flt, n, cost, calls)
-                    for k in range(1, len(terms)):  # each pruned pass alone, whatever it reads in full
-                        bound = sum(tokens.count(t) * idf(df[t], n_docs) for t in terms[k:])
-                        for first_scored in (1, 2):
-                            monkeypatch.setattr(postgres, "_FIRST_SCORED", first_scored)
-                            with backend.session():
-                                rows, floor = pruned(backend, tokens, n, where, params, terms[:k], bound, {})
-                            proofs[floor is not None] += 1
-                            if floor is not None:
-                                assert rows == want, (tokens, flt, n, terms[:k], first_scored)
-        assert proofs[True] > 100 and proofs[False] > 100, proofs
-        # Paths taken: proved at once, proved after making one more term essential, every posting scored after
-        # passes that could not prove it, and every posting scored at once.
-        assert {("proved",), ("unproved", "proved"), ("unproved", "unproved", "full"), ("full",)} <= paths, paths
+            for flt in FILTERS:
+                for n in (1, 3, 10, 60):
+                    with backend.session():
+                        got = backend.lexical_top(tokens, n, flt, {})
+                    assert got == ref.top(tokens, n, flt), (tokens, flt, n)
+                    checked += bool(got)
     finally:
         backend.close()
+    return checked
 
 
-def test_ties_at_the_nth_score_rank_by_chunk_id_on_the_pruned_path(pg_server, monkeypatch) -> None:
-    """Many chunks with the same text (the same score): the pruned path keeps the lowest chunk ids, as scoring
-    every posting does, also when the tie straddles the n-th place."""
-    from rag.backends import postgres
+def test_bm25_ranks_as_the_reference_and_the_blocks_stay_in_step_through_updates(pg_server) -> None:
+    import psycopg
+
+    from rag.backends.postgres import PostgresBackend
+
+    dsn = new_database(pg_server, "bm25")
+    ref = Reference()
+    base = ref.apply(_spread(_corpus(), 1500))  # 900 chunks over ~20 blocks
+    m = PostgresBackend.apply(dsn, base, FIELDS, None)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT max_span FROM rag_stats").fetchone()[0] == 365  # the year-precision articles
+    assert _holds(dsn, ref) > 1000
+    assert _ranks_as_reference(dsn, ref, _queries()) > 400
+    # An update: 60 articles added (ids inside old blocks and past them), 20 removed, 10 replaced by other text.
+    added = _spread(_corpus(60, start=300, seed=1), 777, offset=600_001)
+    m = PostgresBackend.apply(dsn, ref.apply(_update(base, added, 2_000_001)), FIELDS, m["generation"])
+    _holds(dsn, ref)
+    assert _ranks_as_reference(dsn, ref, _queries(seed=5)) > 400
+    # Removing every article of one outlet empties some blocks: they are deleted, not left empty.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        gone = [r[0] for r in conn.execute("SELECT id FROM rag_articles WHERE outlet = 'Beta Post'").fetchall()]
+    empty = np.zeros((0, 8), np.float32)
+    m = PostgresBackend.apply(dsn, ref.apply(Changes(gone, [], [], empty)), FIELDS, m["generation"])
+    _holds(dsn, ref)
+    # A rebuild (every article replaced) writes every block anew.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM rag_articles").fetchall()]
+    every = _corpus(150, seed=2)
+    rebuilt = Changes(ids, every.add_articles, every.add_chunks, every.add_vectors)
+    PostgresBackend.apply(dsn, ref.apply(rebuilt), FIELDS, m["generation"])
+    assert _holds(dsn, ref) > 500
+    assert _ranks_as_reference(dsn, ref, _queries(seed=4, count=10)) > 100
+
+
+def test_ties_at_the_nth_score_rank_by_chunk_id(pg_server) -> None:
+    """Many chunks with the same text (the same score): the lowest chunk ids are kept, also when the tie
+    straddles the n-th place."""
     from rag.backends.postgres import PostgresBackend
 
     rng = np.random.default_rng(5)
@@ -160,18 +224,78 @@ def test_ties_at_the_nth_score_rank_by_chunk_id_on_the_pruned_path(pg_server, mo
         chunks.append(Chunk(aid, 0, len(text), text, id=a))
     vecs = rng.standard_normal((len(chunks), 8)).astype(np.float32)
     dsn = new_database(pg_server, "ties")
-    PostgresBackend.apply(dsn, Changes([], articles, chunks, vecs), FIELDS, None)
+    ref = Reference()
+    PostgresBackend.apply(dsn, ref.apply(Changes([], articles, chunks, vecs)), FIELDS, None)
     backend = PostgresBackend(dsn)
-    monkeypatch.setattr(postgres, "_PROBE_COST", 0)  # the rarest term alone read in full, when it can prove
     try:
         for n in (5, 17, 40):
             for flt in (None, Filter.of(["alpha news"])):
-                want = _every_posting(backend, ["w1", "w2", "w390"], n, flt)
                 got = backend.lexical_top(["w1", "w2", "w390"], n, flt, {})
-                assert got == want
+                assert got == ref.top(["w1", "w2", "w390"], n, flt)
                 assert len({s for _, s in got}) < len(got)  # ties in it
     finally:
         backend.close()
+
+
+def test_blocks_that_disagree_with_the_chunks_stop_an_update_with_nothing_written(pg_server) -> None:
+    """A block that lost a posting (a damaged index, or one another tokenizer wrote): removing that chunk's
+    article is refused in one line that says to rebuild, and the index is left as it was."""
+    import psycopg
+
+    from rag.backends.pg_blocks import _decode, _encode
+    from rag.backends.postgres import PostgresBackend
+
+    dsn = new_database(pg_server, "damaged")
+    changes = _corpus(40)
+    m = PostgresBackend.apply(dsn, changes, FIELDS, None)
+    victim = changes.add_articles[5]
+    first = next(c.id for c in changes.add_chunks if c.article_id == victim.id)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        term, block, data, meta = conn.execute(
+            "SELECT term, block, data, meta FROM rag_term_blocks WHERE block = %s ORDER BY term LIMIT 1",
+            [first >> 16],
+            binary=True,
+        ).fetchone()
+        rows = _decode(int(block), bytes(data), bytes(meta))
+        hit = rows[:, 0] == first
+        if not hit.any():  # the first term in this block may not be in the chunk: take one that is
+            term = tokenize([bm25_document(victim, changes.add_chunks[first], True)])[0][0]
+            data, meta = conn.execute("SELECT data, meta FROM rag_term_blocks WHERE term = %s AND block = %s",
+                                      [term, int(block)], binary=True).fetchone()  # fmt: skip
+            rows = _decode(int(block), bytes(data), bytes(meta))
+            hit = rows[:, 0] == first
+        assert hit.any()
+        conn.execute("UPDATE rag_term_blocks SET data = %s, meta = %s WHERE term = %s AND block = %s",
+                     [*_encode(rows[~hit]), term, int(block)])  # fmt: skip
+    before = PostgresBackend.current(dsn)
+    with pytest.raises(IndexMismatch, match=r"do not match its chunks.*run `rag index --rebuild`") as refused:
+        PostgresBackend.apply(dsn, Changes([victim.id], [], [], np.zeros((0, 8), np.float32)), FIELDS,
+                              m["generation"])  # fmt: skip
+    assert "\n" not in str(refused.value)
+    assert PostgresBackend.current(dsn) == before
+
+
+def test_a_block_round_trips_with_16_bit_values_and_with_wider_ones() -> None:
+    from rag.backends.pg_blocks import UNDATED, _decode, _encode
+
+    for top in (7, 65_535, 70_000):  # the last needs 32-bit tfs, lengths and outlet codes
+        rows = np.array([[5 * 65_536 + 3, 1, 12, 0, 20240101, 20240131], [5 * 65_536 + 9, 4, top, top, *UNDATED],
+                         [6 * 65_536 - 1, top, top, 3, 20231231, 20231231]])  # fmt: skip
+        data, meta = _encode(rows)
+        assert data[0] == (2 if top < 65_536 else 4) and len(data) == 1 + 3 * (2 + 2 * data[0])
+        assert meta[0] == (2 if top < 65_536 else 4) and len(meta) == 1 + 3 * (meta[0] + 8)
+        assert (_decode(5, data, meta) == rows).all()
+
+
+def test_day_keys_order_as_the_iso_strings_do() -> None:
+    from rag.backends.pg_blocks import day_key
+
+    days = ["2023-12-31", "2024-01-01", "2024-01-31", "2024-02-01", "2024-12-31"]
+    bounds = ["2023", "2024", "2024-01", "2024-02", "2024-01-31", "2025"]
+    for d in days:
+        for b in bounds:
+            assert (day_key(d) <= day_key(b)) == (d <= b) and (day_key(d) >= day_key(b)) == (d >= b), (d, b)
+    assert day_key("yesterday") is None and day_key(None) is None
 
 
 def test_dense_under_a_selective_filter_is_exact_over_its_rows(pg_server, monkeypatch) -> None:
