@@ -5,7 +5,7 @@
 Synthetic corpus: articles of 10 chunks, 50 outlets, dates over two years, ~100 words per chunk drawn from
 a Zipf law over 30,000 made-up words (so BM25 has frequent and rare terms), 384-dimensional unit vectors
 around 2,000 random centres (so nearest neighbours are meaningful). The index is written by the backend's
-own `PostgresBackend.apply` (one transaction: COPY of articles, chunks with vectors and postings, document
+own `PostgresBackend.apply` (one transaction: COPY of articles, chunks with vectors, the term blocks, document
 frequencies, the HNSW index), on a server this script starts (rag/pgserver.py) and stops.
 
 Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 within the filter, in one
@@ -40,7 +40,9 @@ OUTLETS = [f"Outlet {i:02d}" for i in range(50)]
 VOCAB = 30_000
 
 
-def corpus(n_chunks: int, seed: int = 0):  # noqa: ANN201
+def corpus(n_chunks: int, seed: int = 0, texts: bool = True):  # noqa: ANN201
+    """The synthetic corpus; without `texts` only the vectors, filter columns and generator state (the same
+    ones: the texts take nothing from the generator), for a run that reuses a built index."""
     rng = np.random.default_rng(seed)
     words = np.array([f"w{i}x" for i in range(VOCAB)])
     n_articles = n_chunks // PER_ARTICLE
@@ -54,7 +56,7 @@ def corpus(n_chunks: int, seed: int = 0):  # noqa: ANN201
     vecs = centres[which] + 0.8 * rng.standard_normal((n_chunks, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     cid = 0
-    for a in range(n_articles):
+    for a in range(n_articles if texts else 0):
         parts, spans, pos = [], [], 0
         for _ in range(PER_ARTICLE):
             text = " ".join(words[ranks[cid * 100 : cid * 100 + 100]])
@@ -71,24 +73,60 @@ def corpus(n_chunks: int, seed: int = 0):  # noqa: ANN201
     return articles, chunks, vecs, meta, (rng, centres, words, ranks)
 
 
-def _every_posting(backend, tokens: list[str], n: int, flt: Filter | None) -> list[tuple[int, float]]:  # noqa: ANN001
-    """BM25 top n of every chunk inside the filter holding a query term, no pruning (the reference): each term's
-    part rounded to float32 and summed in float32 over the query's tokens in order, as bm25s does."""
-    from rag.backends.postgres import _where_postings
+def _every_posting(backend, tokens: list[str], n: int, keep: np.ndarray) -> list[tuple[int, float]]:  # noqa: ANN001
+    """BM25 top n of every chunk holding a query term that `keep` (a mask over chunk ids, made here from the
+    generator's own outlets and days, not from the blocks' filter columns) allows: each term's stored postings
+    decoded, its part in float64 rounded to float32 and summed in float32 over the query's tokens in order."""
+    from rag.backends.pg_blocks import BLOCK_BITS, _columns
     from rag.lexical import K1, B
 
-    max_span = backend._rows("SELECT max_span FROM rag_stats WHERE id = 1")[0][0]
-    where, params = _where_postings(flt, int(max_span))
-    rows = backend._rows(
-        f"""WITH q AS (SELECT u.term, u.pos FROM unnest(%s::text[]) WITH ORDINALITY AS u(term, pos)),
-            st AS (SELECT n_docs::float8 AS n, total_len::float8 / greatest(n_docs, 1) AS avgdl FROM rag_stats)
-        SELECT p.chunk_id, sum((ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))
-                                * p.tf / (p.tf + %s * (1 - %s + %s * p.len / st.avgdl)))::float4 ORDER BY q.pos) AS s
-        FROM q JOIN rag_terms t ON t.term = q.term JOIN rag_postings p ON p.term = q.term CROSS JOIN st
-        WHERE {where} GROUP BY p.chunk_id ORDER BY s DESC, p.chunk_id LIMIT %s""",  # noqa: S608
-        [list(tokens), K1, B, B, *params, n],
-    )
-    return [(int(i), float(s)) for i, s in rows if s > 0]
+    n_docs, total = backend._rows("SELECT n_docs, total_len FROM rag_stats WHERE id = 1")[0]
+    avgdl = float(total) / int(n_docs)
+    df = dict(backend._rows("SELECT term, df FROM rag_terms WHERE term = ANY(%s)", [sorted(set(tokens))]))
+    score = np.zeros(len(keep), dtype=np.float32)
+    held = np.zeros(len(keep), dtype=bool)
+    parts = {}
+    for term in df:
+        ids, tf, length = [], [], []
+        for block, data in backend._rows(
+            "SELECT block, data FROM rag_term_blocks WHERE term = %s", [term], binary=True
+        ):
+            low, t, ln = _columns(bytes(data))
+            ids.append((int(block) << BLOCK_BITS) + low.astype(np.int64))
+            tf.append(t.astype(np.float64))
+            length.append(ln.astype(np.float64))
+        i, t, ln = np.concatenate(ids), np.concatenate(tf), np.concatenate(length)
+        idf = np.log(1 + (float(n_docs) - df[term] + 0.5) / (df[term] + 0.5))
+        parts[term] = (i, (idf * t / (t + K1 * ((1 - B) + B * ln / avgdl))).astype(np.float32))
+    for token in tokens:
+        if token in parts:
+            i, part = parts[token]
+            score[i] += part
+            held[i] = True
+    found = np.flatnonzero(held & keep)
+    order = sorted(found.tolist(), key=lambda c: (-score[c], c))[:n]
+    return [(c, float(str(score[c]))) for c in order]
+
+
+KINDS = ["none", "outlet", "window", "outlet+window"]
+
+
+def _query(rng, qi: int, centres: np.ndarray, ranks: np.ndarray):  # noqa: ANN001, ANN202
+    """The qi-th query: (filter kind, vector, BM25 tokens, outlet number, window start, filter)."""
+    kind = KINDS[qi % 4]
+    q = centres[rng.integers(0, len(centres))] + 0.8 * rng.standard_normal(DIM).astype(np.float32)
+    q = (q / np.linalg.norm(q)).astype(np.float32)
+    # Two words as frequent as in the text, two rarer ones (names, numbers): a news question's mix.
+    tokens = [f"w{int(r)}x" for r in [*rng.choice(ranks[:100000], 2), *rng.integers(1000, VOCAB, 2)]]
+    o = int(rng.integers(0, len(OUTLETS)))
+    start = np.datetime64("2024-01-01") + int(rng.integers(0, 670))
+    flt = {
+        "none": None,
+        "outlet": Filter.of([OUTLETS[o]]),
+        "window": Filter.of([], str(start), str(start + 60)),
+        "outlet+window": Filter.of([OUTLETS[o]], str(start), str(start + 60)),
+    }[kind]
+    return kind, q, tokens, o, start, flt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,30 +147,31 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also compare the first N queries' BM25 top-60 with scoring every posting (after the timed queries)",
     )
-    p.add_argument(
-        "--postings-lookups",
-        action="store_true",
-        help="BM25 completes its candidates by postings lookups even when the index has rag_chunk_terms (A/B)",
-    )
+    p.add_argument("--warmup", type=int, default=0, metavar="N", help="run N other queries first, untimed")
+    p.add_argument("--shared-buffers", default="2GB", help="the server's shared_buffers (default 2GB)")
     args = p.parse_args(argv)
 
     from rag.backends.postgres import PostgresBackend, connect
     from rag.pgserver import LocalPostgres
 
     t0 = time.perf_counter()
-    articles, chunks, vecs, meta, (rng, centres, words, ranks) = corpus(args.chunks)
+    done = args.root / "build.json" if args.root else None
+    reuse = done is not None and done.exists() and json.loads(done.read_text())["chunks"] == args.chunks
+    # A reuse run makes no texts: several GB at 1,000,000 chunks, which would push the index out of the
+    # page cache before the queries (an app process holds none of it).
+    articles, chunks, vecs, meta, (rng, centres, words, ranks) = corpus(args.chunks, texts=not reuse)
     gen_s = time.perf_counter() - t0
-    print(f"generated {len(chunks)} chunks in {gen_s:.0f} s", file=sys.stderr)
-    conf = {"shared_buffers": "2GB", "maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "1",
-            "work_mem": "64MB", "effective_cache_size": "8GB", "max_wal_size": "8GB",
-            "checkpoint_timeout": "30min"}  # fmt: skip
+    print(f"generated {len(vecs)} chunks in {gen_s:.0f} s", file=sys.stderr)
+    conf = {"shared_buffers": args.shared_buffers, "maintenance_work_mem": "4GB",
+            "max_parallel_maintenance_workers": "1", "work_mem": "64MB", "effective_cache_size": "8GB",
+            "max_wal_size": "8GB", "checkpoint_timeout": "30min"}  # fmt: skip
     server = LocalPostgres.start(args.root, conf=conf)
     try:
         dsn = server.dsn
         fields = {"model": "synthetic", "dimension": DIM, "chunk_size": 1000, "chunk_overlap": 0,
                   "embed_title": False, "embed_backend": "synthetic"}  # fmt: skip
-        done = args.root / "build.json" if args.root else None
-        if done is not None and done.exists() and json.loads(done.read_text())["chunks"] == len(chunks):
+        if reuse:
+            assert done is not None
             build_s = json.loads(done.read_text())["build_s"]
             print(f"reusing the index in {args.root} (built in {build_s:.0f} s)", file=sys.stderr)
         else:
@@ -141,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                                   hnsw_m=16, hnsw_ef_construction=64)  # fmt: skip
             build_s = time.perf_counter() - t0
             print(f"built in {build_s:.0f} s", file=sys.stderr)
-        n_chunks, n_articles = len(chunks), len(articles)
+        n_chunks, n_articles = len(vecs), len(vecs) // PER_ARTICLE
         # The texts are not needed past the build: an app process would not hold them (a few GB at 1,000,000
         # chunks, page cache the database's reads could use), and recall needs only the vectors.
         del articles, chunks
@@ -159,33 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         db = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         conn.close()
         backend = PostgresBackend(dsn)
-        if args.postings_lookups:
-            backend._forward = False  # BM25 completes candidates from the postings, as an index without the table
 
-        kinds = ["none", "outlet", "window", "outlet+window"]
+        kinds = KINDS
         times: dict[str, list[float]] = {k: [] for k in kinds}
         recall: dict[str, list[float]] = {k: [] for k in kinds}
         parts: dict[str, list[float]] = {"dense": [], "bm25": [], "fetch": []}
         bm25_by: dict[str, list[float]] = {k: [] for k in kinds}
         dense_by: dict[str, list[float]] = {k: [] for k in kinds}
         bm25_same: list[bool] = []
-        to_check: list[tuple[list[str], Filter | None, list[tuple[int, float]]]] = []
-        paths: dict[str, list] = {k: [] for k in kinds}  # the BM25 passes of each query: (terms read, rescored)
+        to_check: list[tuple[list[str], np.ndarray, list[tuple[int, float]]]] = []
+        warm = np.random.default_rng(12345)  # its own queries: the timed ones stay the same with or without
+        for qi in range(args.warmup):
+            _, q, tokens, _, _, flt = _query(warm, qi, centres, ranks)
+            with backend.session():
+                backend.dense_top(q, 60, flt, {})
+                backend.lexical_top(tokens, 60, flt, {})
         load_before = os.getloadavg()[0]
         for qi in range(args.queries):
-            kind = kinds[qi % 4]
-            q = centres[rng.integers(0, len(centres))] + 0.8 * rng.standard_normal(DIM).astype(np.float32)
-            q = (q / np.linalg.norm(q)).astype(np.float32)
-            # Two words as frequent as in the text, two rarer ones (names, numbers): a news question's mix.
-            tokens = [f"w{int(r)}x" for r in [*rng.choice(ranks[:100000], 2), *rng.integers(1000, VOCAB, 2)]]
-            o = int(rng.integers(0, len(OUTLETS)))
-            start = np.datetime64("2024-01-01") + int(rng.integers(0, 670))
-            flt = {
-                "none": None,
-                "outlet": Filter.of([OUTLETS[o]]),
-                "window": Filter.of([], str(start), str(start + 60)),
-                "outlet+window": Filter.of([OUTLETS[o]], str(start), str(start + 60)),
-            }[kind]
+            kind, q, tokens, o, start, flt = _query(rng, qi, centres, ranks)
             t1 = time.perf_counter()
             memo: dict = {}  # one per question, shared by its searches (as rag.retrieval does)
             with backend.session():
@@ -196,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
                 parts["bm25"].append(time.perf_counter() - t2)
                 bm25_by[kind].append(parts["bm25"][-1])
                 dense_by[kind].append(parts["dense"][-1])
-                paths[kind].append(memo.get(("pg", "bm25"), []))
                 fused: dict[int, float] = {}
                 for ranked, w in ((dense, 0.5), (lexical, 1.0)):
                     for r, (cid, _) in enumerate(ranked):
@@ -206,22 +235,22 @@ def main(argv: list[str] | None = None) -> int:
                 backend.fetch(top)
                 parts["fetch"].append(time.perf_counter() - t3)
             times[kind].append(time.perf_counter() - t1)
-            if qi < args.check_bm25:  # checked after the timed queries, whose cache its reads could disturb
-                to_check.append((tokens, flt, lexical))
             mask = np.ones(len(vecs), dtype=bool)
             if kind in ("outlet", "outlet+window"):
                 mask &= meta["outlet"] == o
             if kind in ("window", "outlet+window"):
                 mask &= (meta["day"] >= start) & (meta["day"] <= start + 60)
+            if qi < args.check_bm25:  # checked after the timed queries, whose cache its reads could disturb
+                to_check.append((tokens, mask, lexical))
             allowed = np.flatnonzero(mask)
             if len(allowed):
                 exact = allowed[np.argsort(-(vecs[allowed] @ q), kind="stable")[:10]]
                 got = {cid for cid, _ in dense[:10]}
                 recall[kind].append(len(got & set(exact.tolist())) / min(10, len(allowed)))
 
-        for tokens, flt, lexical in to_check:
+        for tokens, mask, lexical in to_check:
             with backend.session():
-                bm25_same.append(lexical == _every_posting(backend, tokens, 60, flt))
+                bm25_same.append(lexical == _every_posting(backend, tokens, 60, mask))
 
         def ms(xs: list[float]) -> dict:
             a = np.asarray(xs) * 1000
@@ -245,13 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             "load_1min": {"queries_start": round(load_before, 2), "queries_end": round(os.getloadavg()[0], 2)},
             "recall_at_10": {k: round(float(np.mean(recall[k])), 3) for k in kinds if recall[k]},
             "queries": args.queries,
+            "warmup": args.warmup,
+            "shared_buffers": args.shared_buffers,
         }
-        result["bm25_passes"] = {
-            k: {"proved_first": sum(len(v) == 1 and v[0][1] >= 0 for v in paths[k]),
-                "every_posting": sum(bool(v) and v[-1][1] < 0 for v in paths[k]),
-                "rescored_p95": float(np.percentile([max([r for _, r in v] or [0]) for v in paths[k]] or [0], 95))}
-            for k in kinds
-        }  # fmt: skip
         if bm25_same:
             result["bm25_same_as_every_posting"] = f"{sum(bm25_same)}/{len(bm25_same)}"
         backend.close()
