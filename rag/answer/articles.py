@@ -17,6 +17,11 @@ relative to the others retrieved for the same question (`FEATURES`):
     best_of_outlet     no other article of its outlet has a better sentence
     same_outlet        how many retrieved articles share its outlet
     names              share of the names the question gives (outlets aside) found in its retrieved passages
+    polar_second       the question asks yes or no and another article of its outlet has a better sentence:
+                       "Did The Verge report X, while TechCrunch said Y?" is about one report of each outlet
+                       (on the fit half, an outlet named once had one evidence article in 91% of comparison
+                       questions against 64% of who/which ones), so a second article of it more often
+                       says something else
 
 Fitted as the "articles" entry of `selection_weights.json` (label: the article is one of the query's gold
 evidence articles), see `rag.answer.weights`.
@@ -33,6 +38,7 @@ from rag.answer.evidence import FEATURES as SENTENCE_FEATURES
 from rag.answer.evidence import Candidate, Question
 from rag.answer.weights import Logistic
 from rag.filters import in_date_range
+from rag.text.asks import asks_yes_no
 
 FEATURES = (
     "best_p",
@@ -51,6 +57,7 @@ FEATURES = (
     "best_of_outlet",
     "same_outlet",
     "names",
+    "polar_second",
 )
 
 
@@ -83,6 +90,7 @@ def gather(question: Question, cands: Sequence[Candidate], n_hits: int) -> list[
     order = {a: r for r, a in enumerate(sorted(best_p, key=lambda a: -best_p[a]))}
     outlets = {a: ks[0].outlet for a, ks in by.items()}
     f = SENTENCE_FEATURES.index
+    polar = asks_yes_no(question.text)
     out = []
     for a, ks in by.items():
         h = ks[0].hit
@@ -109,6 +117,7 @@ def gather(question: Question, cands: Sequence[Candidate], n_hits: int) -> list[
                 float(all(best_p[b] <= ps[0] for b in same)),
                 float(len(same)),
                 named,
+                float(polar and any(best_p[b] > ps[0] for b in same)),
             ]
         )
         out.append(ArticleEvidence(a, outlets[a], ks, x, won.get(a, [])))

@@ -79,6 +79,16 @@ def asks_why(question: str) -> bool:
     return any(t.low == "why" for t in word_tokens(question))
 
 
+def asks_yes_no(question: str) -> bool:
+    """Whether `question` asks yes or no: it opens with an auxiliary ("Did The Verge report…", "Is it true
+    that…", "And was he…") and has no question word before it."""
+    for t in word_tokens(question):
+        if t.low in {"and", "so", "but", "then"}:
+            continue
+        return t.low in AUX
+    return False
+
+
 def asks_for_a_name(question: str) -> bool:
     """Whether the question's first question word asks for an entity: who/whom/whose, which, what + noun
     (the short answer's question: `rag.answer.short`)."""

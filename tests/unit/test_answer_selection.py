@@ -85,6 +85,11 @@ def test_article_signals_say_which_part_an_article_wins_and_whether_it_is_its_ou
     assert arts["Alpha0"].parts_won == [0] and arts["Beta1"].parts_won == [1] and arts["Alpha2"].parts_won == []
     assert arts["Alpha0"].x[f("best_of_outlet")] == 1.0 and arts["Alpha2"].x[f("best_of_outlet")] == 0.0
     assert arts["Alpha0"].x[f("same_outlet")] == 2.0 and arts["Beta1"].x[f("rel_p")] == pytest.approx(0.5 / 0.8)
+    assert all(x.x[f("polar_second")] == 0.0 for x in arts.values())  # "q" asks no yes/no
+    polar = {x.outlet + str(x.sentences[0].rank): x
+             for x in articles.gather(Question("Did Alpha report it?", ["p1", "p2"]), a + a2 + b, 8)}  # fmt: skip
+    # A yes/no question: Alpha's second article is marked, its best one and Beta's (alone in its outlet) are not.
+    assert [polar[k].x[f("polar_second")] for k in ("Alpha0", "Alpha2", "Beta1")] == [0.0, 1.0, 0.0]
 
 
 def test_the_sentence_after_a_quote_joins_it_only_when_it_is_evidence_too() -> None:

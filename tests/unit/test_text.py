@@ -64,7 +64,7 @@ def test_tokens_come_without_the_retrievers_thread_limit() -> None:
 
 
 def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -> None:
-    from rag.text.asks import asked_kind, asks_for_a_name
+    from rag.text.asks import asked_kind, asks_for_a_name, asks_yes_no
 
     kinds = {
         "How many people have died in the boat strikes?": "number",
@@ -81,6 +81,8 @@ def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -
     }
     assert {q: asked_kind(q) for q in kinds} == kinds
     assert asks_for_a_name("What company makes it?") and not asks_for_a_name("What about Mexico?")
+    assert asks_yes_no("Did The Verge report a fall in sales?") and asks_yes_no("And was he charged?")
+    assert not asks_yes_no("What did he say?") and not asks_yes_no("Who was charged?") and not asks_yes_no("")
 
 
 def test_a_sentence_holds_an_answer_of_the_asked_kind() -> None:
