@@ -22,7 +22,6 @@ float32 over the query's tokens in their order; ranked by score, then chunk id, 
 
 from __future__ import annotations
 
-import math
 import re
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.lexical import K1, B
+from rag.lexical import K1, B, idf
 
 BLOCK_BITS = 16
 TABLE = [
@@ -117,11 +116,16 @@ def _width(values: np.ndarray) -> int:
     return 2 if not len(values) or int(values.max()) < (1 << 16) else 4
 
 
+def _kind(width: int) -> np.dtype:
+    """The little-endian unsigned integer of `width` bytes (2 or 4) a block stores its values in."""
+    return np.dtype("<u2") if width == 2 else np.dtype("<u4")
+
+
 def _columns(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(low 16 bits of the ids, tfs, lengths) of one block's `data`, as views of it (nothing copied)."""
     width = data[0]
     n = (len(data) - 1) // (2 + 2 * width)
-    kind = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    kind = _kind(width)
     low = np.frombuffer(data, dtype="<u2", count=n, offset=1)
     tf = np.frombuffer(data, dtype=kind, count=n, offset=1 + 2 * n)
     length = np.frombuffer(data, dtype=kind, count=n, offset=1 + 2 * n + width * n)
@@ -132,7 +136,7 @@ def _meta_columns(meta: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(outlet codes, first days, last days) of one block's `meta`, as views of it."""
     width = meta[0]
     n = (len(meta) - 1) // (width + 8)
-    kind = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    kind = _kind(width)
     outlet = np.frombuffer(meta, dtype=kind, count=n, offset=1)
     first = np.frombuffer(meta, dtype="<i4", count=n, offset=1 + width * n)
     last = np.frombuffer(meta, dtype="<i4", count=n, offset=1 + width * n + 4 * n)
@@ -148,13 +152,13 @@ def _decode(block: int, data: bytes, meta: bytes) -> np.ndarray:
 def _encode(rows: np.ndarray) -> tuple[bytes, bytes]:
     """`data` and `meta` of one block's (id, tf, len, outlet, first, last) rows."""
     width = _width(rows[:, 1:3])
-    kind = "<u2" if width == 2 else "<u4"
+    kind = _kind(width)
     low = (rows[:, 0] & ((1 << BLOCK_BITS) - 1)).astype("<u2")
     data = bytes([width]) + low.tobytes() + rows[:, 1].astype(kind).tobytes() + rows[:, 2].astype(kind).tobytes()
     owidth = _width(rows[:, 3])
     meta = (
         bytes([owidth])
-        + rows[:, 3].astype("<u2" if owidth == 2 else "<u4").tobytes()
+        + rows[:, 3].astype(_kind(owidth)).tobytes()
         + rows[:, 4].astype("<i4").tobytes()
         + rows[:, 5].astype("<i4").tobytes()
     )
@@ -257,7 +261,7 @@ def top(
             ids, tf, length = ids[keep], tf[keep], length[keep]
             if not len(ids):
                 continue
-        parts[term] = (ids, _parts(tf, length, _idf(df[term], n_docs), avgdl))
+        parts[term] = (ids, _parts(tf, length, idf(df[term], n_docs), avgdl))
     if not parts:
         return []
     every = [i for i, _ in parts.values()]
@@ -293,11 +297,6 @@ def _inside(allowed: Allowed, metas: list[tuple[np.ndarray, np.ndarray, np.ndarr
     if allowed.until is not None:
         keep &= np.concatenate([m[1] for m in metas]) <= allowed.until
     return keep
-
-
-def _idf(df: int, n_docs: int) -> float:
-    """bm25s's "lucene" idf (`rag.lexical.idf`), in float64."""
-    return math.log(1 + (float(n_docs) - df + 0.5) / (df + 0.5))
 
 
 #: Above this many (tf, length) cells the parts are computed per posting instead of looked up in a table.

@@ -174,8 +174,8 @@ def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "TRUE", params
 
 
-def _where_ranged(flt: Filter | None, max_span: int, alias: str = "p") -> tuple[str, list[Any]]:
-    """`_where` over a table with the chunks' filter columns (alias `p`), plus, for a window,
+def _where_ranged(flt: Filter | None, max_span: int, alias: str = "c") -> tuple[str, list[Any]]:
+    """`_where` over a table with the chunks' filter columns (`rag_chunks` or `rag_chunk_meta`), plus, for a window,
     the redundant lower bound first_day ≥ since − max_span that makes it an index range. Exact: a chunk with
     last_day ≥ since has either first_day = last_day (≥ since) or an ISO month/year range of at most max_span
     days ending on or after since."""
