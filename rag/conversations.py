@@ -69,6 +69,7 @@ def answer_from_json(d: dict[str, Any]) -> Answer:
         filters=dict(d.get("filters") or {}),
         answerer=str(d.get("answerer", "extractive")),
         warnings=[str(w) for w in d.get("warnings", [])],
+        preface=str(d.get("preface", "")),
     )
 
 

@@ -135,7 +135,7 @@ def score(
 ) -> ItemResult:
     """Score one answer against one question record of the seed format."""
     answerable = item.get("answerable", True)
-    haystack = (answer.text + "\n" + "\n".join(c.quote for c in answer.citations)).casefold()
+    haystack = answer.cited_text.casefold()
     facts = [f.casefold() for f in item.get("expect_facts", [])]
     found = [f in haystack for f in facts]
     facts_ok = (any(found) if item.get("any_fact") else all(found)) if facts else True

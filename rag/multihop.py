@@ -88,7 +88,7 @@ def is_yes_no(gold: str) -> bool:
 def answer_contains(gold: str, answer: Answer) -> bool:
     """Whether the gold answer (case-insensitive, final period dropped) is in the answer text or its quotes."""
     needle = " ".join(gold.strip().rstrip(".").split()).casefold()
-    hay = " ".join((answer.text + "\n" + "\n".join(c.quote for c in answer.citations)).split()).casefold()
+    hay = " ".join(answer.cited_text.split()).casefold()
     return bool(needle) and needle in hay
 
 
@@ -116,7 +116,7 @@ def score_answer(row: dict[str, Any], answer: Answer) -> AnswerScore:
     entity = None
     if qtype == INFERENCE_TYPE and str(row.get("answer", "")).strip():
         needle = _squashed(str(row["answer"]).strip().rstrip("."))
-        hay = _squashed(answer.text + "\n" + "\n".join(c.quote for c in answer.citations))
+        hay = _squashed(answer.cited_text)
         entity = bool(needle) and needle in hay
     precision = sum(u in gold_urls for u in cited) / len(cited) if cited else None
     coverage = len(gold_urls & set(cited)) / len(gold_urls) if qtype != NULL_TYPE and gold_urls else None

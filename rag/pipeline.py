@@ -8,7 +8,7 @@ answering from the old index while a rebuild runs and moves to the new one whole
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rag.answer import registry
@@ -163,9 +163,11 @@ class Pipeline:
             before, texts = missed[0], [h.chunk.text for h in missed[1].hits]
             if before.topic and not before.topic_in(texts):  # when they name it, the retry may answer it
                 lacking = before.narrowed_refusal(narrowed, texts)
-                answer.text = (
-                    f"{lacking} {_their(narrowed)} passages closest to the rest of the question:\n{answer.text}"
-                )
+                _preface(answer, f"{lacking} {_their(narrowed)} passages closest to the rest of the question:")
+        elif (absent := reading.unmentioned_names(narrowed, self._mentioned(narrowed))) is not None:
+            # Answered, but the carried names are not the other outlets' subject: the quotes are the closest
+            # they come ("And what did the other outlets report?" after a question on Sheinbaum).
+            _preface(answer, f"{absent} {_their(narrowed)} passages closest to the question:")
         elif (word := reading.rarest_carried(self.retriever.idf)) is not None:
             # "What did the other outlets say?" after a question on the February pause: quotes on the boat strikes
             # in general are the closest those outlets come, and the answer says so when none of them uses the
@@ -173,8 +175,16 @@ class Pipeline:
             terms = tokenize([word])[0]
             if not any(self.retriever.mentions(t, narrowed) for t in terms):
                 lacking = reading.unmentioned(narrowed, word)
-                answer.text = f"{lacking} {_their(narrowed)} passages closest to the question:\n{answer.text}"
+                _preface(answer, f"{lacking} {_their(narrowed)} passages closest to the question:")
         return answer
+
+    def _mentioned(self, outlets: Sequence[str]) -> Callable[[str], bool]:
+        """Whether any article of `outlets` holds every term of a name (searched in all their text)."""
+
+        def mentioned(name: str) -> bool:
+            return all(self.retriever.mentions(t, outlets) for t in tokenize([name])[0])
+
+        return mentioned
 
     def ask_stream(
         self,
@@ -205,6 +215,12 @@ class Pipeline:
                     yield self._explain(retry, looser, outlets, missed=(reading, item))
                     return
             yield self._explain(item, reading, outlets)
+
+
+def _preface(answer: Answer, line: str) -> None:
+    """Open `answer` with the system's own `line` (kept apart in `Answer.preface`: not a source's words)."""
+    answer.preface = line
+    answer.text = f"{line}\n{answer.text}"
 
 
 def _their(outlets: Sequence[str]) -> str:

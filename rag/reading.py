@@ -141,11 +141,23 @@ class Reading:
         """Why a search within the outlets the reader chose answered nothing: "Evrim Ağacı and Truthout do not
         mention Stephen Miller" ("…mention X but not Y" when the `passages` found name part of the topic, "…mention X
         but do not answer this" when they name all of it)."""
+        return self._lacking(outlets, self.topic_named(passages))
+
+    def unmentioned_names(self, outlets: Sequence[str], mentioned: Callable[[str], bool]) -> str | None:
+        """What an answer from the outlets the reader chose lacks, when it is a carried name those outlets never
+        use anywhere (`mentioned`: whether any of their articles does): "Al Jazeera, Dawn and TC Sentinel mention
+        Mexico but not Sheinbaum." None when they use every carried name."""
+        missing = {n for n in self.carried_names if not mentioned(n)}
+        if not missing:
+            return None
+        return self._lacking(outlets, [t for t in self.topic if t not in missing])
+
+    def _lacking(self, outlets: Sequence[str], found: Sequence[str]) -> str:
+        """ "`outlets` mention `found` but not the rest of the topic" (or do not mention it, or do not answer)."""
         where = outlets_listing(outlets)
         do, mention = ("does", "mentions") if len(outlets) == 1 else ("do", "mention")
         if not self.topic:
             return f"{where} {do} not answer this."
-        found = self.topic_named(passages)
         missing = [t for t in self.topic if t not in found]
         if not found:
             return f"{where} {do} not mention {listing(missing)}."

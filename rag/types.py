@@ -176,6 +176,17 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)  # the passages the answer was drawn from
     warnings: list[str] = field(default_factory=list)
 
+    #: The system's own opening line, when it prefaces the quotes ("Dawn does not mention Maduro. Its passages
+    #: closest to the question:"); `text` starts with it.
+    preface: str = ""
+
+    @property
+    def cited_text(self) -> str:
+        """What the answer gives as its sources' words: its text without the preface, then the quotes, so that
+        a score never counts a name the system's own line repeats from the question."""
+        body = self.text[len(self.preface) :] if self.preface and self.text.startswith(self.preface) else self.text
+        return "\n".join([body, *(c.quote for c in self.citations)])
+
     def to_json(self, qid: str | None = None) -> dict[str, Any]:
         """The CLI's `rag ask --json` object (the contract other tools depend on)."""
         return {
@@ -186,6 +197,7 @@ class Answer:
             "search_query": self.search_query,
             "filters": self.filters,
             "answerer": self.answerer,
+            "preface": self.preface,
             "citations": [c.to_json() for c in self.citations],
         }
 

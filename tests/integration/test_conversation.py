@@ -163,3 +163,23 @@ def test_other_outlets_that_lack_the_topic_are_named_not_blamed_on_filters(seed_
     assert second.refused and second.text == "Evrim Ağacı and Truthout do not mention Stephen Miller."
     assert not render.user_filtered(second)
     assert "Filters are on" not in render.refusal_html(second, render.user_filtered(second))
+
+
+def test_other_outlets_that_never_name_the_person_say_so_before_their_quotes(seed_pipeline: Pipeline) -> None:
+    from rag.types import Turn
+
+    # Truthout and Evrim Ağacı are the seed outlets that name Sheinbaum; the other three never do.
+    question = "What did Sheinbaum say about US troops in Mexico?"
+    said = (
+        "Truthout: Mexican President Claudia Sheinbaum quickly condemned the report, saying that she would not "
+        "allow the U.S. to deploy troops in Mexico. [1]\n"
+        "Evrim Ağacı: After a meeting between Rubio and Mexican President Claudia Sheinbaum, both countries agreed "
+        "to expand cooperation against the cartels while reaffirming respect for each other's sovereignty. [2]"
+    )
+    first = Turn(question, said, question, ("Truthout", "Evrim Ağacı"))
+    second = seed_pipeline.ask("And what did the other outlets report?", history=[first])
+    assert not second.refused and second.filters["narrowed"]
+    assert {c.outlet for c in second.citations} <= {"Al Jazeera", "Dawn", "TC Sentinel"}
+    lacking = second.text.split("\n", 1)[0]
+    assert lacking.endswith("but not Sheinbaum. Their passages closest to the question:")
+    assert lacking.startswith("Al Jazeera, Dawn and TC Sentinel mention")

@@ -488,3 +488,8 @@ def test_a_narrowed_refusal_says_which_part_of_the_topic_the_outlets_lack() -> N
     assert r.narrowed_refusal(outlets, ["Nothing here."]).endswith("do not mention Bill Kenwright and Everton.")
     both = r.narrowed_refusal(outlets, ["Bill Kenwright of Everton."])
     assert both == "Fortune and TalkSport mention Bill Kenwright and Everton but do not answer this."
+    # An answer found in them all the same: what they lack, from what their articles name anywhere.
+    assert r.unmentioned_names(outlets, lambda name: name == "Everton") == (
+        "Fortune and TalkSport mention Everton but not Bill Kenwright."
+    )
+    assert r.unmentioned_names(outlets, lambda name: True) is None

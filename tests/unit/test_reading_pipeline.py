@@ -108,3 +108,29 @@ def test_other_outlets_without_the_storys_rarest_word_are_quoted_with_a_line_say
     said = [*PAUSE[:2], Article("t", "Truthout", "Strikes", "2026-03-01", "", "The strikes paused, officials said.")]
     answer = _pipeline(said).ask("What did the other outlets say?", history)
     assert not answer.refused and "do not use the word" not in answer.text
+
+
+SHEINBAUM = [
+    Article("t", "Truthout", "Mexico", "2026-03-01", "", "Sheinbaum said US troops would not be deployed in Mexico."),
+    Article("d", "Dawn", "Mexico", "2026-03-01", "", "The US aided Mexico in an operation against a cartel boss."),
+    Article("a", "Al Jazeera", "Mexico", "2026-03-01", "", "Troops were sent to the Middle East, not Mexico."),
+]
+
+
+def test_other_outlets_that_never_name_the_carried_person_are_quoted_with_a_line_saying_so() -> None:
+    said = "Truthout: Sheinbaum said US troops would not be deployed in Mexico. [1]"
+    history = [Turn("What did Sheinbaum say about US troops in Mexico?", said, "", ("Truthout",))]
+    answer = _pipeline(SHEINBAUM).ask("And what did the other outlets report?", history)
+    assert not answer.refused and {c.outlet for c in answer.citations} <= {"Dawn", "Al Jazeera"}
+    lacking, quotes = answer.text.split("\n", 1)
+    assert lacking == "Al Jazeera and Dawn mention Mexico but not Sheinbaum. Their passages closest to the question:"
+    # The line is the system's, not a source's: kept apart, and never counted as what the sources say.
+    assert answer.preface == lacking and "Sheinbaum" not in answer.cited_text
+    assert quotes.startswith(("Dawn: ", "Al Jazeera: "))
+    # One of them naming her anywhere in its articles is on her story: no such line.
+    named = [
+        *SHEINBAUM[:2],
+        Article("a", "Al Jazeera", "Mexico", "2026-03-01", "", "Sheinbaum said troops went to the Middle East."),
+    ]
+    answer = _pipeline(named).ask("And what did the other outlets report?", history)
+    assert not answer.refused and "but not Sheinbaum" not in answer.text
