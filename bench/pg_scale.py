@@ -8,8 +8,9 @@ around 2,000 random centres (so nearest neighbours are meaningful). The index is
 own `PostgresBackend.apply` (one transaction: COPY of articles, chunks with vectors, the term blocks, document
 frequencies, the HNSW index), on a server this script starts (rag/pgserver.py) and stops.
 
-Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 within the filter, in one
-snapshot, then the rows of the fused top 40 (`fetch`) — the reciprocal-rank fusion in between is Python.
+Per query, what one retrieval asks of the backend: dense top-60 and BM25 top-60 within the filter, at once in
+one snapshot (`PostgresBackend.candidates`), then the rows of the fused top 40 (`fetch`) — the reciprocal-rank
+fusion in between is Python. Each part is then timed alone too (dense, BM25), outside the search's time.
 Filters: none, one outlet (2% of chunks), a 60-day window, and outlet + window, a quarter of the queries each.
 Recall@10 is the dense top-10 against exact inner-product search over the same filtered chunks (numpy).
 Also printed: the dense and BM25 parts apart (BM25 per filter kind too) and the 1-minute load average when the
@@ -129,6 +130,21 @@ def _query(rng, qi: int, centres: np.ndarray, ranks: np.ndarray):  # noqa: ANN00
     return kind, q, tokens, o, start, flt
 
 
+def _serial(backend, q: np.ndarray, tokens: list[str], flt: Filter | None) -> float:  # noqa: ANN001
+    """Seconds for the same search with dense and BM25 one after the other (as before `candidates`)."""
+    t = time.perf_counter()
+    memo: dict = {}
+    with backend.session():
+        dense = backend.dense_top(q, 60, flt, memo)
+        lexical = backend.lexical_top(tokens, 60, flt, memo)
+        fused: dict[int, float] = {}
+        for ranked, w in ((dense, 0.5), (lexical, 1.0)):
+            for r, (cid, _) in enumerate(ranked):
+                fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
+        backend.fetch(sorted(fused, key=lambda c: -fused[c])[:40])
+    return time.perf_counter() - t
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--chunks", type=int, default=1_000_000)
@@ -146,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="also compare the first N queries' BM25 top-60 with scoring every posting (after the timed queries)",
+    )
+    p.add_argument(
+        "--compare-serial",
+        action="store_true",
+        help="also time each query with dense and BM25 one after the other (alternating which runs first)",
     )
     p.add_argument("--warmup", type=int, default=0, metavar="N", help="run N other queries first, untimed")
     p.add_argument("--shared-buffers", default="2GB", help="the server's shared_buffers (default 2GB)")
@@ -194,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname LIKE 'rag_%' AND relkind = 'r'"
             ).fetchall()
         )
-        hnsw = conn.execute("SELECT coalesce(pg_relation_size(to_regclass('rag_chunks_hnsw')), 0)").fetchone()[0]
+        hnsw = conn.execute(
+            "SELECT coalesce(pg_relation_size(to_regclass('rag_chunks_hnsw')), 0) "
+            "+ coalesce(pg_relation_size(to_regclass('rag_chunks_hnsw_half')), 0)"
+        ).fetchone()[0]
         db = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         conn.close()
         backend = PostgresBackend(dsn)
@@ -202,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = KINDS
         times: dict[str, list[float]] = {k: [] for k in kinds}
         recall: dict[str, list[float]] = {k: [] for k in kinds}
-        parts: dict[str, list[float]] = {"dense": [], "bm25": [], "fetch": []}
+        parts: dict[str, list[float]] = {"candidates": [], "fetch": [], "dense": [], "bm25": []}
         bm25_by: dict[str, list[float]] = {k: [] for k in kinds}
         dense_by: dict[str, list[float]] = {k: [] for k in kinds}
         bm25_same: list[bool] = []
@@ -215,18 +239,19 @@ def main(argv: list[str] | None = None) -> int:
                 backend.lexical_top(tokens, 60, flt, {})
         later: list[tuple] = []
         load_before = os.getloadavg()[0]
+        serial: dict[str, list[float]] = {k: [] for k in kinds}
         for qi in range(args.queries):
             kind, q, tokens, o, start, flt = _query(rng, qi, centres, ranks)
+            first = (qi // len(kinds)) % 2 == 0  # each kind has its serial search first on half of its queries
+            if args.compare_serial and first:
+                serial[kind].append(_serial(backend, q, tokens, flt))
             t1 = time.perf_counter()
             memo: dict = {}  # one per question, shared by its searches (as rag.retrieval does)
             with backend.session():
-                dense = backend.dense_top(q, 60, flt, memo)
+                # As rag.retrieval does: both candidate lists at once (PostgresBackend.candidates), then fusion.
+                dense, lexical = backend.candidates(q, tokens, 60, flt, memo)
                 t2 = time.perf_counter()
-                lexical = backend.lexical_top(tokens, 60, flt, memo)
-                parts["dense"].append(t2 - t1)
-                parts["bm25"].append(time.perf_counter() - t2)
-                bm25_by[kind].append(parts["bm25"][-1])
-                dense_by[kind].append(parts["dense"][-1])
+                parts["candidates"].append(t2 - t1)
                 fused: dict[int, float] = {}
                 for ranked, w in ((dense, 0.5), (lexical, 1.0)):
                     for r, (cid, _) in enumerate(ranked):
@@ -236,6 +261,19 @@ def main(argv: list[str] | None = None) -> int:
                 backend.fetch(top)
                 parts["fetch"].append(time.perf_counter() - t3)
             times[kind].append(time.perf_counter() - t1)
+            # Each part alone (not part of the timed search): dense, then BM25, in one snapshot of their own.
+            t4 = time.perf_counter()
+            with backend.session():
+                backend.dense_top(q, 60, flt, {})
+                t5 = time.perf_counter()
+                backend.lexical_top(tokens, 60, flt, {})
+                t6 = time.perf_counter()
+            parts["dense"].append(t5 - t4)
+            parts["bm25"].append(t6 - t5)
+            dense_by[kind].append(t5 - t4)
+            bm25_by[kind].append(t6 - t5)
+            if args.compare_serial and not first:
+                serial[kind].append(_serial(backend, q, tokens, flt))
             # Checked after the timed queries: the exact search copies up to 1.5 GB per query (page faults, BLAS
             # threads spinning afterwards), work that slowed the next timed query when it ran in between.
             checked = lexical if qi < args.check_bm25 else None
@@ -284,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "shared_buffers": args.shared_buffers,
         }
+        if args.compare_serial:
+            result["serial_hybrid_ms"] = ms([t for k in kinds for t in serial[k]])
+            result["serial_hybrid_ms_by_filter"] = {k: ms(serial[k]) for k in kinds}
         if bm25_same:
             result["bm25_same_as_every_posting"] = f"{sum(bm25_same)}/{len(bm25_same)}"
         backend.close()

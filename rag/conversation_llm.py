@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from rag.text.markers import MARKER
 from rag.types import Turn
 
 #: LangChain's contextualising prompt (as in `create_history_aware_retriever`'s documentation).
@@ -54,6 +55,6 @@ def rewrite_with_llm(question: str, history: Sequence[Turn], model: Any) -> str 
     # A rewrite is a question of similar length (3× the question plus a sentence of context at most). Small
     # models often answer instead, or copy the last answer: a text that is not a question, or that carries
     # citation markers, is not used.
-    if not text.endswith("?") or re.search(r"\[\d+\]", text) or len(text) > 3 * len(question) + 200:
+    if not text.endswith("?") or MARKER.search(text) or len(text) > 3 * len(question) + 200:
         return None
     return text

@@ -41,6 +41,7 @@ from datetime import date
 
 from rag.text.asks import Kind, asked_kind
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
+from rag.text.markers import strip_markers
 from rag.text.names import content_words, is_acronym, is_place, is_speaker, names_in
 from rag.text.outlets import OutletMatcher, OutletMention, source_names
 from rag.text.sentences import sentence_spans
@@ -80,7 +81,6 @@ SOURCE_NOUNS = frozenset(
     """outlet outlets source sources article articles report reports paper papers newspaper newspapers
     publication publications media site sites coverage""".split()
 )
-_MARKER = re.compile(r"\s*\[\d+\]")  # citation markers in an answer
 
 #: At most this many names and topic words are carried (more dilutes the question's own words; measured on the
 #: dialogue fixtures: 3 to 6 words score the same, see docs/evaluation.md).
@@ -495,7 +495,7 @@ def needs_context(question: str, outlets: Outlets = ()) -> bool:
 
 def _answer_text(answer: str, outlets: Iterable[str]) -> str:
     """The quoted words of an answer: citation markers and the extractive answer's "Outlet: " prefixes removed."""
-    text = _MARKER.sub("", answer)
+    text = strip_markers(answer)
     for outlet in outlets:
         text = text.replace(f"{outlet}: ", "\n")
     return re.sub(r"(?m)^[^:\n]{1,60}:\s", "", text)

@@ -139,8 +139,7 @@ class Retriever:
         s = self.settings
         if ("tokens", text) not in memo:
             memo["tokens", text] = tokenize([text])[0]
-        dense = self.backend.dense_top(qvec, s.candidates, flt, memo)
-        lexical = self.backend.lexical_top(memo["tokens", text], s.candidates, flt, memo)
+        dense, lexical = self.backend.candidates(qvec, memo["tokens", text], s.candidates, flt, memo)
         return _rrf([[c for c, _ in dense], [c for c, _ in lexical]], [s.dense_weight, s.bm25_weight], s.rrf_k)
 
     def _sentence_terms(self, text: str) -> list[set[str]]:

@@ -122,6 +122,12 @@ class Backend(Protocol):
         """Chunks with BM25 score > 0 for `tokens` (repeats count), best first."""
         ...
 
+    def candidates(
+        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """`dense_top` and `lexical_top` of one search, in this session's snapshot (a backend may run both at once)."""
+        ...
+
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:

@@ -160,6 +160,12 @@ class LocalBackend:
         )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
+    def candidates(
+        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        # One after the other: both are in-process numpy/FAISS work on the same cores.
+        return self.dense_top(qvec, n, flt, memo), self.lexical_top(tokens, n, flt, memo)
+
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
         if not tokens:
             return []

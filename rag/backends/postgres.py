@@ -5,7 +5,8 @@ Tables (all prefixed `rag_`):
     rag_manifest  one row: the manifest (model, dimension, chunking, generation, built_at, …) as JSON
     rag_articles  id, outlet, title, published, url, body, source, hash
     rag_chunks    id, article_id, start, end, outlet_cf, first_day, last_day (the article's date bounds),
-                  len (BM25 tokens), embedding vector(d)  — HNSW (vector_ip_ops) from `ann_threshold` rows
+                  len (BM25 tokens), embedding vector(d)  — HNSW over embedding::halfvec(d) from
+                  `ann_threshold` rows
     rag_term_blocks term, block, data, meta — the BM25 postings (the project's own tokenizer, rag.lexical,
                   computed in Python) as arrays per term and block of chunk ids, with each posting's chunk's
                   outlet code and days for filters (rag.backends.pg_blocks)
@@ -33,6 +34,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -218,20 +220,26 @@ class _Pool:
         self._lock = threading.Lock()
 
     def get(self):  # noqa: ANN201
+        conn = self.try_get()
+        return conn if conn is not None else self._free.get(timeout=60)
+
+    def try_get(self):  # noqa: ANN201
+        """A connection if one is free or may still be made, else None (never waits)."""
         try:
             return self._free.get_nowait()
         except queue.Empty:
             pass
         with self._lock:
-            if self._made < _POOL:
-                self._made += 1
-                try:
-                    # Autocommit: each session sends its own BEGIN with the isolation level it needs.
-                    return connect(self.dsn, autocommit=True)
-                except BaseException:
-                    self._made -= 1
-                    raise
-        return self._free.get(timeout=60)
+            if self._made >= _POOL:
+                return None
+            self._made += 1
+        try:
+            # Autocommit: each session sends its own BEGIN with the isolation level it needs.
+            return connect(self.dsn, autocommit=True)
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
 
     def put(self, conn) -> None:  # noqa: ANN001
         if conn.closed:
@@ -281,6 +289,12 @@ class PostgresBackend:
                 "IS NOT NULL AND to_regclass('rag_chunks_outlet_day') IS NOT NULL"
             )[0][0]
         )
+        # The HNSW search's order: over the half-precision index when there is one (the score is the full one).
+        half = manifest.get("vector_index", {}).get("precision") == "half"
+        dim = int(manifest.get("dimension", 0))
+        self._order = f"c.embedding::halfvec({dim}) <#> %s::halfvec({dim})" if half else "c.embedding <#> %s"
+        self._share = self._can_share_snapshots()
+        self._threads = ThreadPoolExecutor(max_workers=_POOL, thread_name_prefix="rag-pg")
         self._view = _IndexView(self)
 
     # -- connections ---------------------------------------------------------------------------------
@@ -291,10 +305,20 @@ class PostgresBackend:
         if conn is not None:
             yield conn
             return
-        conn = self._reads.get()
+        with self._transaction(self._reads.get()) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: Any, snapshot: str | None = None) -> Iterator[Any]:
+        """`conn`, taken from the pool, as this thread's read-only transaction for the block, then back to the
+        pool. `snapshot`: one exported by another session (`candidates`), read instead of a new one."""
         self._local.conn = conn
         try:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if snapshot is not None:
+                from psycopg import sql
+
+                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             yield conn
             conn.execute("COMMIT")
         except BaseException:
@@ -304,6 +328,17 @@ class PostgresBackend:
         finally:
             self._local.conn = None
             self._reads.put(conn)
+
+    def _can_share_snapshots(self) -> bool:
+        """Whether this server exports snapshots to other sessions (a primary does; some replicas may not)."""
+        import psycopg
+
+        try:
+            with self.session() as conn:
+                conn.execute("SELECT pg_export_snapshot()")
+            return True
+        except psycopg.Error:
+            return False
 
     def _rows(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> list[tuple]:
         """The rows of one statement in this thread's snapshot (`binary`: results in binary format, which reads
@@ -329,6 +364,7 @@ class PostgresBackend:
         return dict(rows[0][0]) if rows else None
 
     def close(self) -> None:
+        self._threads.shutdown(wait=True)
         self._reads.close()
 
     # -- what is indexed -------------------------------------------------------------------------------
@@ -433,7 +469,7 @@ class PostgresBackend:
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             rows = self._rows(
                 f"SELECT c.id, -(c.embedding <#> %s) FROM rag_chunks c WHERE {where} "  # noqa: S608
-                "ORDER BY c.embedding <#> %s LIMIT %s",
+                f"ORDER BY {self._order} LIMIT %s",
                 [q, *params, q, n],
             )
         out = [(int(i), float(np.float32(s))) for i, s in rows]
@@ -457,6 +493,36 @@ class PostgresBackend:
         out = [(int(i), float(np.float32(s))) for i, s in rows]
         out.sort(key=lambda r: (-r[1], r[0]))
         return out
+
+    def candidates(
+        self, qvec: np.ndarray, tokens: list[str], n: int, flt: Filter | None, memo: dict
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Dense and BM25 top `n` at once: the dense search runs in a worker thread on a second connection that
+        imports this session's snapshot (`pg_export_snapshot`), so both read the same index and a search takes
+        the longer of the two rather than their sum (the server works on one, this process scores the other).
+        One after the other when no second connection is free (many users at once) or snapshots cannot be shared."""
+        with self.session() as conn:
+            second = self._reads.try_get() if self._share else None
+            if second is None:
+                return self.dense_top(qvec, n, flt, memo), self.lexical_top(tokens, n, flt, memo)
+            try:
+                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+                dense = self._threads.submit(self._dense_in, second, snapshot, qvec, n, flt, memo)
+            except BaseException:
+                self._reads.put(second)
+                raise
+            try:
+                lexical = self.lexical_top(tokens, n, flt, memo)
+            except BaseException:
+                dense.exception()  # waits: the snapshot must outlive the other search
+                raise
+            return dense.result(), lexical
+
+    def _dense_in(
+        self, conn: Any, snapshot: str, qvec: np.ndarray, n: int, flt: Filter | None, memo: dict
+    ) -> list[tuple[int, float]]:
+        with self._transaction(conn, snapshot):
+            return self.dense_top(qvec, n, flt, memo)
 
     def lexical_top(self, tokens: list[str], n: int, flt: Filter | None, memo: dict) -> list[tuple[int, float]]:
         """BM25 top `n` inside the filter, exact: every posting of the query terms read from their blocks
@@ -623,15 +689,12 @@ class PostgresBackend:
                         cur.execute(f"ANALYZE {table}")
                 cur.execute("SELECT n_docs FROM rag_stats WHERE id = 1")
                 n_chunks = int(cur.fetchone()[0])
-                index_kind = "flat"
+                vector_index: dict[str, Any] = {"type": "flat"}
                 if n_chunks >= ann_threshold:
-                    index_kind = "hnsw"
-                    cur.execute(
-                        "CREATE INDEX IF NOT EXISTS rag_chunks_hnsw ON rag_chunks USING hnsw (embedding vector_ip_ops) "
-                        f"WITH (m = {int(hnsw_m)}, ef_construction = {int(hnsw_ef_construction)})"
-                    )
+                    vector_index = {"type": "hnsw", "precision": _hnsw_index(cur, hnsw_m, hnsw_ef_construction)}
                 else:
                     cur.execute("DROP INDEX IF EXISTS rag_chunks_hnsw")
+                    cur.execute("DROP INDEX IF EXISTS rag_chunks_hnsw_half")
                 gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
                 manifest = {
                     "format": FORMAT_VERSION,
@@ -643,7 +706,7 @@ class PostgresBackend:
                     "chunks": n_chunks,
                     "backend": "postgres",
                     "schema": SCHEMA_VERSION,
-                    "vector_index": {"type": index_kind},
+                    "vector_index": vector_index,
                     "bm25": {"outlet": bool(bm25_outlet), "method": "lucene"},
                 }
                 cur.execute(
@@ -713,6 +776,23 @@ def _removed_postings(
         postings += len(terms)
         blocks.update((t, int(cid) >> pg_blocks.BLOCK_BITS) for t in terms)
     return [int(r[0]) for r in rows], blocks, postings
+
+
+def _hnsw_index(cur: Any, m: int, ef_construction: int) -> str:
+    """Make sure the chunks have their HNSW index; returns its precision. A new one is built over the vectors
+    cast to half precision (pgvector's halfvec): half the size of a full-precision graph, so more of it stays in
+    memory, while scores are still computed from the stored full vectors (`dense_top`). An index an earlier
+    version built at full precision is kept as it is ("full")."""
+    cur.execute("SELECT to_regclass('rag_chunks_hnsw') IS NOT NULL")
+    if cur.fetchone()[0]:
+        return "full"
+    cur.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'rag_chunks'::regclass AND attname = 'embedding'")
+    dim = int(cur.fetchone()[0])
+    cur.execute(
+        f"CREATE INDEX IF NOT EXISTS rag_chunks_hnsw_half ON rag_chunks USING hnsw ((embedding::halfvec({dim})) "
+        f"halfvec_ip_ops) WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+    )
+    return "half"
 
 
 def _insert(cur: Any, changes: Changes, bm25_outlet: bool, new: pg_blocks.NewPostings) -> None:

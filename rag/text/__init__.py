@@ -6,6 +6,7 @@
 - `dates`: dates in questions (dateparser) and the bounds their wording sets.
 - `outlets`: outlet names and their aliases, one matcher; sources a question names.
 - `asks`: what a question asks for (a number, a date, a duration, a name, a reason); whether a sentence holds one.
+- `markers`: the "[n]" citation markers of an answer.
 
 Nothing here imports the index, a model or a thread-pool setting.
 """

@@ -17,6 +17,7 @@ from datetime import date
 from html import escape
 from urllib.parse import urlsplit
 
+from rag.text.markers import MARKER
 from rag.types import Answer, Citation
 from rag.ui.sources import Figure, OutletGroup
 
@@ -57,7 +58,6 @@ STYLE = """<style>
   margin-bottom: .4rem; }
 </style>"""
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
@@ -122,7 +122,7 @@ def answer_html(answer: Answer) -> str:
         if sep and head in outlets:
             prefix, line = f'<span class="rag-line-outlet">{_text(head)}:</span> ', rest
         body = _text(line)
-        body = _MARKER.sub(
+        body = MARKER.sub(
             lambda m: f'<span class="rag-cite">[{m.group(1)}]</span>' if int(m.group(1)) in valid else m.group(0),
             body,
         )

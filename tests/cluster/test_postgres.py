@@ -211,3 +211,46 @@ def test_eight_users_in_two_processes_get_the_answers_of_one_user(pg_seed: Setti
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
         assert json.loads(out.strip().splitlines()[-1]) == expected
+
+
+def test_dense_and_bm25_run_at_once_in_one_snapshot(pg_tmp: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`candidates` runs the dense search on a second connection that imports the session's snapshot: an
+    article removed by a writer in the middle of a search is still in both lists, and gone from the next."""
+    import threading
+
+    from rag.backends.postgres import PostgresBackend
+    from rag.indexer import update_index
+    from rag.text.tokens import tokenize
+
+    backend = PostgresBackend(pg_tmp.pg_dsn)
+    try:
+        first = min(backend.chunk_ids(None))
+        row = backend.fetch([first])[first]
+        qvec, tokens = row.vector, tokenize([row.chunk.text])[0][:12]
+        gone = set(backend.index.chunk_ids_for(row.chunk.article_id))
+        threads: list[str] = []
+        real = backend._dense_in
+        monkeypatch.setattr(
+            backend, "_dense_in", lambda *a: threads.append(threading.current_thread().name) or real(*a)
+        )
+        alone = backend.dense_top(qvec, 60, None, {}), backend.lexical_top(tokens, 60, None, {})
+        assert backend.candidates(qvec, tokens, 60, None, {}) == alone and threads[-1].startswith("rag-pg")
+        with backend.session():
+            backend.chunk_count()  # the snapshot is taken here
+            source = backend.articles([row.chunk.article_id])[row.chunk.article_id].source
+            next(p for p in Path(pg_tmp.corpus_dir).rglob("*") if p.name == Path(source).name).unlink()
+            assert update_index(pg_tmp).removed == 1  # committed by another connection meanwhile
+            dense, lexical = backend.candidates(qvec, tokens, 60, None, {})
+            assert first in {c for c, _ in dense} and first in {c for c, _ in lexical}
+        dense, lexical = backend.candidates(qvec, tokens, 60, None, {})
+        assert not gone & ({c for c, _ in dense} | {c for c, _ in lexical})
+        # No second connection free (many users at once): one after the other, the same lists.
+        monkeypatch.setattr(backend._reads, "try_get", lambda: None)
+        calls = len(threads)
+        assert backend.candidates(qvec, tokens, 60, None, {}) == (
+            backend.dense_top(qvec, 60, None, {}),
+            backend.lexical_top(tokens, 60, None, {}),
+        )
+        assert len(threads) == calls
+    finally:
+        backend.close()

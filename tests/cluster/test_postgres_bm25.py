@@ -376,3 +376,57 @@ def test_an_older_layout_asks_for_a_rebuild_and_a_rebuild_replaces_it(pg_server)
         assert backend.chunk_count() == len(changes.add_chunks)
     finally:
         backend.close()
+
+
+def test_hnsw_is_built_over_half_precision_vectors_and_scores_stay_full(pg_server) -> None:
+    """A new HNSW index is over embedding::halfvec (half the size); the search goes through it, and the scores
+    it returns are the stored full-precision inner products. An index an earlier version built at full precision
+    is kept through updates and searched as such."""
+    import psycopg
+
+    from rag.backends.postgres import PostgresBackend, connect
+
+    changes = _corpus(400, seed=5)
+    dsn = new_database(pg_server, "half")
+    m = PostgresBackend.apply(dsn, changes, FIELDS, None, ann_threshold=100)
+    assert m["vector_index"] == {"type": "hnsw", "precision": "half"}
+    vecs = np.asarray(changes.add_vectors)
+    row = {c.id: i for i, c in enumerate(changes.add_chunks)}
+    rng = np.random.default_rng(6)
+
+    def searched(backend: PostgresBackend, index: str) -> float:
+        """Recall@10 of dense top 10 over 10 queries; checks the scores and that `index` is what is searched."""
+        found = 0
+        for _ in range(10):
+            q = rng.standard_normal(8).astype(np.float32)
+            got = backend.dense_top(q, 10, None, {})
+            assert np.allclose([s for _, s in got], vecs[[row[c] for c, _ in got]] @ q, atol=1e-6)
+            found += len({c for c, _ in got} & {changes.add_chunks[i].id for i in np.argsort(-(vecs @ q))[:10]})
+        with connect(dsn) as conn:
+            conn.execute("SET enable_seqscan = off")  # 1,200 rows: make the planner show the index it would use
+            plan = conn.execute(
+                f"EXPLAIN SELECT c.id FROM rag_chunks c ORDER BY {backend._order} LIMIT 10",  # noqa: S608
+                [q],
+            ).fetchall()
+        assert index in " ".join(r[0] for r in plan)
+        return found / 100
+
+    backend = PostgresBackend(dsn)
+    try:
+        assert searched(backend, "rag_chunks_hnsw_half") >= 0.9
+    finally:
+        backend.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:  # as an earlier version left it
+        conn.execute("DROP INDEX rag_chunks_hnsw_half")
+        conn.execute("CREATE INDEX rag_chunks_hnsw ON rag_chunks USING hnsw (embedding vector_ip_ops)")
+    added = _corpus(20, start=400, seed=8)
+    m = PostgresBackend.apply(dsn, added, FIELDS, m["generation"], ann_threshold=100)
+    assert m["vector_index"] == {"type": "hnsw", "precision": "full"}
+    vecs = np.concatenate([vecs, added.add_vectors])
+    changes = Changes([], [], [*changes.add_chunks, *added.add_chunks], vecs)
+    row = {c.id: i for i, c in enumerate(changes.add_chunks)}
+    backend = PostgresBackend(dsn)
+    try:
+        assert searched(backend, "rag_chunks_hnsw") >= 0.9
+    finally:
+        backend.close()

@@ -98,3 +98,12 @@ def test_a_sentence_holds_an_answer_of_the_asked_kind() -> None:
     assert holds_kind("The ISA has been in place since 2002.", "duration")
     assert holds_kind("Judge Amit Mehta ruled on Google's list.", "name", known=["Google"])
     assert not holds_kind("The trial over Google continued.", "name", known=["Google"])
+
+
+def test_citation_markers_are_found_and_stripped_by_one_pattern() -> None:
+    from rag.text.markers import MARKER, strip_markers
+
+    said = "Dawn: …only be defeated with military force. [1] “The reason…” [12]"
+    assert [m.group(1) for m in MARKER.finditer(said)] == ["1", "12"]
+    assert strip_markers(said) == "Dawn: …only be defeated with military force. “The reason…”"
+    assert not MARKER.search("A list [a] of [ 2 ] things")
