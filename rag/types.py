@@ -17,7 +17,7 @@ UNKNOWN_OUTLET = "Unknown outlet"
 #: The two kinds of inferred sub-search (see `SubQuery`).
 SubQueryKind = Literal["source", "part"]
 #: What a question asks for, read from its question word (`rag.text.asks`).
-AnswerKind = Literal["number", "date", "duration", "name"]
+AnswerKind = Literal["number", "date", "time", "duration", "name"]
 
 
 def content_hash(*parts: str) -> str:

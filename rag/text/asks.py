@@ -1,6 +1,6 @@
 """What a question asks for, read from its question word: a number ("How many…", "How much…"), a date
-("When…", "What year…"), a duration ("How long…"), a name ("Who…", "Which…", "Where…"), a reason ("Why…"),
-and whether a sentence holds an answer of that kind.
+("When…", "What year…"), a time of day ("What time…"), a duration ("How long…"), a name ("Who…", "Which…",
+"Where…"), a reason ("Why…"), and whether a sentence holds an answer of that kind.
 
 Why: a sentence can share the question's words and still not answer it. "How many people have died in the
 boat strikes?" shares "many" and "strikes" with a remark that holds no figure; the sentence that answers it
@@ -38,11 +38,14 @@ _NUMBER = re.compile(
     r"[$€£%]|\b(?!(?:19|20)\d\d\b)\d[\d,.]*\b|(?<![\w'’])(?:" + "|".join(_NUMBER_WORDS.split()) + r")(?![\w'’])",
     re.I,
 )
-# Month and weekday names are matched as written (capitalised: "may" is a verb); the rest either way.
+# A time of day: "8:15 p.m.", "3pm", "20:00", "noon".
+_TIME = re.compile(r"(?i:\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b\.?|\b(?:[01]?\d|2[0-3]):[0-5]\d\b|\b(?:noon|midnight)\b)")
+# Month and weekday names are matched as written (capitalised: "may" is a verb); the rest either way. A time
+# of day answers "When…?" too.
 _DATE = re.compile(
     r"\b(?:" + MONTH_WORD.pattern + "|" + "|".join(WEEKDAYS) + r")(?![\w-])|\b(?:19|20)\d\d\b"
     r"|(?i:\b(?:yesterday|today|tonight|ago)\b|\b(?:last|next|this|earlier this|later this)\s+"
-    r"(?:week|month|year|spring|summer|fall|autumn|winter)\b)"
+    r"(?:week|month|year|spring|summer|fall|autumn|winter)\b)|" + _TIME.pattern
 )
 
 
@@ -62,6 +65,8 @@ def asked_kind(question: str) -> Kind | None:
     if found is None:
         return None
     wh, nxt = found
+    if wh == "what" and nxt == "time":
+        return "time"  # of day: a date or a weekday does not answer "What time does it kick off?"
     if wh == "when" or (wh in {"what", "which"} and nxt in _DATE_NOUNS):
         return "date"
     if wh == "how" and nxt == "long":
@@ -107,6 +112,8 @@ def holds_kind(sentence: str, kind: Kind, known: Sequence[str] = ()) -> bool:
         return _NUMBER.search(sentence) is not None
     if kind == "date":
         return _DATE.search(sentence) is not None
+    if kind == "time":
+        return _TIME.search(sentence) is not None
     if kind == "duration":
         return _NUMBER.search(sentence) is not None or _DATE.search(sentence) is not None
     lowered = [k.lower() for k in known]

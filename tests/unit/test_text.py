@@ -72,6 +72,7 @@ def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -
         "What percentage of the vote did she get?": "number",
         "When did Trump order the use of force?": "date",
         "In what year was the deal signed?": "date",
+        "What time does it kick off?": "time",
         "How long has the deal been in place?": "duration",
         "Who is the judge in the trial?": "name",
         "Which teams were in the running?": "name",
@@ -95,6 +96,11 @@ def test_a_sentence_holds_an_answer_of_the_asked_kind() -> None:
     assert holds_kind("In 2023 the company grew.", "date")
     assert holds_kind("The first deliveries came on November 30.", "date")
     assert not holds_kind("Officials may announce it soon.", "date")  # "may" the verb is no month
+    # A time of day answers "What time…?" (and "When…?"); a day alone does not say what time.
+    for timed in ["Ravens at 49ers | 8:15 p.m. ET", "Kickoff is at 3pm.", "It starts at 20:00.", "at noon"]:
+        assert holds_kind(timed, "time") and holds_kind(timed, "date")
+    assert not holds_kind("The game is on Monday, Christmas Day.", "time")
+    assert not holds_kind("PM Modi spoke; the score was 2-1.", "time")
     assert holds_kind("The ISA has been in place since 2002.", "duration")
     assert holds_kind("Judge Amit Mehta ruled on Google's list.", "name", known=["Google"])
     assert not holds_kind("The trial over Google continued.", "name", known=["Google"])
