@@ -49,6 +49,17 @@ _DATE = re.compile(
 )
 
 
+_UNITS = "seconds? minutes? hours? days? weeks? fortnights? months? years? decades? century centuries seasons? games?"
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# A length of time: a count of a unit ("three months", "a 10-game ban", "two more seasons"; not "22-year-old"),
+# or "since" a year or month ("since 2002").
+_DURATION = re.compile(
+    r"(?i:\b(?:\d[\d,.]*|a|an|several|few|" + "|".join(_NUMBER_WORDS.split()) + r")[\s-]+(?:[a-z]+[\s-]+)?"
+    r"(?:" + "|".join(_UNITS.split()) + r")\b(?!-old))"
+    r"|\b(?i:since)\s+(?:\w+\s+){0,2}?(?:(?:19|20)\d\d\b|" + MONTH_WORD.pattern + ")"
+)
+
+
 def _question_word(question: str) -> tuple[str, str] | None:
     """The question's first question word and the word after it ("how", "many"), or None."""
     words = [t.low for t in word_tokens(question)]
@@ -114,8 +125,8 @@ def holds_kind(sentence: str, kind: Kind, known: Sequence[str] = ()) -> bool:
         return _DATE.search(sentence) is not None
     if kind == "time":
         return _TIME.search(sentence) is not None
-    if kind == "duration":
-        return _NUMBER.search(sentence) is not None or _DATE.search(sentence) is not None
+    if kind == "duration":  # a length of time, or a year it can be counted from ("signed in 2002")
+        return _DURATION.search(sentence) is not None or _YEAR.search(sentence) is not None
     lowered = [k.lower() for k in known]
     return any(
         not any(n.lower() in k or k in n.lower() for k in lowered) for n in names_in(word_tokens(sentence), False)

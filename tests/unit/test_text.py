@@ -102,6 +102,13 @@ def test_a_sentence_holds_an_answer_of_the_asked_kind() -> None:
     assert not holds_kind("The game is on Monday, Christmas Day.", "time")
     assert not holds_kind("PM Modi spoke; the score was 2-1.", "time")
     assert holds_kind("The ISA has been in place since 2002.", "duration")
+    # A length of time, or a year to count from; not just any figure ("one of the last 25 derbies", "12:30pm").
+    assert holds_kind("Robertson is out for up to three months.", "duration")
+    assert holds_kind("The record has stood for 89 years.", "duration")
+    assert holds_kind("It was signed in 2002.", "duration")
+    assert not holds_kind("Everton have won one of the last 25 derbies.", "duration")
+    assert not holds_kind("It is live at 12:30pm on October 21.", "duration")
+    assert not holds_kind("The 22-year-old scored twice.", "duration")
     assert holds_kind("Judge Amit Mehta ruled on Google's list.", "name", known=["Google"])
     assert not holds_kind("The trial over Google continued.", "name", known=["Google"])
 
