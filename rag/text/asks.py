@@ -38,25 +38,32 @@ _NUMBER = re.compile(
     r"[$€£%]|\b(?!(?:19|20)\d\d\b)\d[\d,.]*\b|(?<![\w'’])(?:" + "|".join(_NUMBER_WORDS.split()) + r")(?![\w'’])",
     re.I,
 )
+#: A year as written in news text: "2002", "1983".
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # A time of day: "8:15 p.m.", "3pm", "20:00", "noon".
 _TIME = re.compile(r"(?i:\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b\.?|\b(?:[01]?\d|2[0-3]):[0-5]\d\b|\b(?:noon|midnight)\b)")
 # Month and weekday names are matched as written (capitalised: "may" is a verb); the rest either way. A time
 # of day answers "When…?" too.
 _DATE = re.compile(
-    r"\b(?:" + MONTH_WORD.pattern + "|" + "|".join(WEEKDAYS) + r")(?![\w-])|\b(?:19|20)\d\d\b"
-    r"|(?i:\b(?:yesterday|today|tonight|ago)\b|\b(?:last|next|this|earlier this|later this)\s+"
-    r"(?:week|month|year|spring|summer|fall|autumn|winter)\b)|" + _TIME.pattern
+    "|".join(
+        [
+            r"\b(?:" + MONTH_WORD.pattern + "|" + "|".join(WEEKDAYS) + r")(?![\w-])",
+            _YEAR.pattern,
+            r"(?i:\b(?:yesterday|today|tonight|ago)\b|\b(?:last|next|this|earlier this|later this)\s+"
+            r"(?:week|month|year|spring|summer|fall|autumn|winter)\b)",
+            _TIME.pattern,
+        ]
+    )
 )
 
 
 _UNITS = "seconds? minutes? hours? days? weeks? fortnights? months? years? decades? century centuries seasons? games?"
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # A length of time: a count of a unit ("three months", "a 10-game ban", "two more seasons"; not "22-year-old"),
 # or "since" a year or month ("since 2002").
 _DURATION = re.compile(
     r"(?i:\b(?:\d[\d,.]*|a|an|several|few|" + "|".join(_NUMBER_WORDS.split()) + r")[\s-]+(?:[a-z]+[\s-]+)?"
     r"(?:" + "|".join(_UNITS.split()) + r")\b(?!-old))"
-    r"|\b(?i:since)\s+(?:\w+\s+){0,2}?(?:(?:19|20)\d\d\b|" + MONTH_WORD.pattern + ")"
+    r"|\b(?i:since)\s+(?:\w+\s+){0,2}?(?:" + _YEAR.pattern + "|" + MONTH_WORD.pattern + ")"
 )
 
 
