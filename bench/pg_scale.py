@@ -130,18 +130,22 @@ def _query(rng, qi: int, centres: np.ndarray, ranks: np.ndarray):  # noqa: ANN00
     return kind, q, tokens, o, start, flt
 
 
+def _fused_top(dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[int]:
+    """The top 40 of the reciprocal-rank fusion of both lists (weights and k as rag.retrieval's defaults)."""
+    fused: dict[int, float] = {}
+    for ranked, w in ((dense, 0.5), (lexical, 1.0)):
+        for r, (cid, _) in enumerate(ranked):
+            fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
+    return sorted(fused, key=lambda c: -fused[c])[:40]
+
+
 def _serial(backend, q: np.ndarray, tokens: list[str], flt: Filter | None) -> float:  # noqa: ANN001
     """Seconds for the same search with dense and BM25 one after the other (as before `candidates`)."""
     t = time.perf_counter()
     memo: dict = {}
     with backend.session():
         dense = backend.dense_top(q, 60, flt, memo)
-        lexical = backend.lexical_top(tokens, 60, flt, memo)
-        fused: dict[int, float] = {}
-        for ranked, w in ((dense, 0.5), (lexical, 1.0)):
-            for r, (cid, _) in enumerate(ranked):
-                fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
-        backend.fetch(sorted(fused, key=lambda c: -fused[c])[:40])
+        backend.fetch(_fused_top(dense, backend.lexical_top(tokens, 60, flt, memo)))
     return time.perf_counter() - t
 
 
@@ -252,11 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 dense, lexical = backend.candidates(q, tokens, 60, flt, memo)
                 t2 = time.perf_counter()
                 parts["candidates"].append(t2 - t1)
-                fused: dict[int, float] = {}
-                for ranked, w in ((dense, 0.5), (lexical, 1.0)):
-                    for r, (cid, _) in enumerate(ranked):
-                        fused[cid] = fused.get(cid, 0.0) + w / (10 + r + 1)
-                top = sorted(fused, key=lambda c: -fused[c])[:40]
+                top = _fused_top(dense, lexical)
                 t3 = time.perf_counter()
                 backend.fetch(top)
                 parts["fetch"].append(time.perf_counter() - t3)

@@ -292,7 +292,7 @@ class PostgresBackend:
         # The HNSW search's order: over the half-precision index when there is one (the score is the full one).
         half = manifest.get("vector_index", {}).get("precision") == "half"
         dim = int(manifest.get("dimension", 0))
-        self._order = f"c.embedding::halfvec({dim}) <#> %s::halfvec({dim})" if half else "c.embedding <#> %s"
+        self._order = f"{_as_half('c.embedding', dim)} <#> {_as_half('%s', dim)}" if half else "c.embedding <#> %s"
         self._share = self._can_share_snapshots()
         self._threads = ThreadPoolExecutor(max_workers=_POOL, thread_name_prefix="rag-pg")
         self._view = _IndexView(self)
@@ -691,7 +691,8 @@ class PostgresBackend:
                 n_chunks = int(cur.fetchone()[0])
                 vector_index: dict[str, Any] = {"type": "flat"}
                 if n_chunks >= ann_threshold:
-                    vector_index = {"type": "hnsw", "precision": _hnsw_index(cur, hnsw_m, hnsw_ef_construction)}
+                    precision = _hnsw_index(cur, int(manifest_fields["dimension"]), hnsw_m, hnsw_ef_construction)
+                    vector_index = {"type": "hnsw", "precision": precision}
                 else:
                     cur.execute("DROP INDEX IF EXISTS rag_chunks_hnsw")
                     cur.execute("DROP INDEX IF EXISTS rag_chunks_hnsw_half")
@@ -778,7 +779,13 @@ def _removed_postings(
     return [int(r[0]) for r in rows], blocks, postings
 
 
-def _hnsw_index(cur: Any, m: int, ef_construction: int) -> str:
+def _as_half(column: str, dim: int) -> str:
+    """The vector column cast to half precision: the half-precision HNSW index's expression, which a search must
+    order by exactly as written for the planner to use that index."""
+    return f"{column}::halfvec({int(dim)})"
+
+
+def _hnsw_index(cur: Any, dim: int, m: int, ef_construction: int) -> str:
     """Make sure the chunks have their HNSW index; returns its precision. A new one is built over the vectors
     cast to half precision (pgvector's halfvec): half the size of a full-precision graph, so more of it stays in
     memory, while scores are still computed from the stored full vectors (`dense_top`). An index an earlier
@@ -786,10 +793,8 @@ def _hnsw_index(cur: Any, m: int, ef_construction: int) -> str:
     cur.execute("SELECT to_regclass('rag_chunks_hnsw') IS NOT NULL")
     if cur.fetchone()[0]:
         return "full"
-    cur.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'rag_chunks'::regclass AND attname = 'embedding'")
-    dim = int(cur.fetchone()[0])
     cur.execute(
-        f"CREATE INDEX IF NOT EXISTS rag_chunks_hnsw_half ON rag_chunks USING hnsw ((embedding::halfvec({dim})) "
+        f"CREATE INDEX IF NOT EXISTS rag_chunks_hnsw_half ON rag_chunks USING hnsw (({_as_half('embedding', dim)}) "
         f"halfvec_ip_ops) WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
     )
     return "half"
