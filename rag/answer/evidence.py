@@ -37,7 +37,7 @@ from rag.chunking import chunk_sentences, next_sentence, previous_sentence
 from rag.sentence_vectors import SentenceVectors
 from rag.text.outlets import OutletMatcher
 from rag.text.sentences import sentence_spans
-from rag.text.tokens import tokenize
+from rag.text.tokens import TOPICLESS, tokenize
 from rag.types import Hit
 
 FEATURES = (
@@ -105,9 +105,20 @@ def carried_terms(question: str, text: str, outlets: Sequence[str]) -> frozenset
     return frozenset(set(tokenize([text])[0]) - asked)
 
 
-def picking(weights: dict[str, float], carried: AbstractSet[str]) -> dict[str, float]:
-    """`weights` with the carried terms (`carried_terms`) at `CARRIED_SHARE`."""
-    return {t: w * (CARRIED_SHARE if t in carried else 1.0) for t, w in weights.items()}
+def unasked_terms(question: str, outlets: Sequence[str]) -> frozenset[str]:
+    """Terms of `question` that no sentence needs to hold to answer it: the outlets it names (every sentence of
+    Dawn's is Dawn's) and the verbs that ask for a report (`TOPICLESS`: "quote", "saying")."""
+    named = " ".join(m.text for m in OutletMatcher.of(outlets).find(question))
+    return frozenset(tokenize([named])[0]) | TOPICLESS
+
+
+def picking(
+    weights: dict[str, float], carried: AbstractSet[str], unasked: AbstractSet[str] = frozenset()
+) -> dict[str, float]:
+    """`weights` with the carried terms (`carried_terms`) at `CARRIED_SHARE` and the `unasked` ones left out,
+    unless nothing else is left."""
+    kept = {t: w * (CARRIED_SHARE if t in carried else 1.0) for t, w in weights.items() if t not in unasked}
+    return kept or picking(weights, carried)
 
 
 def cheap_logits(model: Logistic, x: np.ndarray) -> np.ndarray:

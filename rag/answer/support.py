@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_neighbours, picking
+from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_neighbours, picking, unasked_terms
 from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, opens_with_reference, quote_citation
 from rag.config import Settings
 from rag.text.asks import Kind, asked_kind, asks_why, holds_kind
@@ -120,7 +120,9 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
     weights = _weights(retriever, q_terms)
     # The sentence is picked by the question's own words first (`CARRIED_SHARE`); with none, by what it carried.
     # A question asked alone carries nothing, so its weights are unchanged.
-    pick_w = picking(weights, carried_terms(question, query.text, retriever.outlets))
+    pick_w = picking(
+        weights, carried_terms(question, query.text, retriever.outlets), unasked_terms(question, retriever.outlets)
+    )
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
     cands = _candidates(hits, bodies)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
@@ -190,26 +192,31 @@ def answer_from(
 def _select(cands: list[Candidate], limit: int, named: frozenset[str] = frozenset()) -> list[Candidate]:
     """Best sentence; the best of each other outlet if close, or if it is one of the `named` outlets (the
     question names it, or the search was narrowed to it: "What about the other outlets?") and at least
-    `_NAMED_OUTLET_RATIO` of the best; then more of the strongest, up to `limit`. An outlet's version beside
-    the best must hold an answer of the kind asked for, when one is ("When…": a date), unless the question
-    asks for that outlet: a close score without it is words in common ("the order" of a "When did Trump order…"
-    in "established systems of order"), not another version of the answer."""
-    best = cands[0]
+    `_NAMED_OUTLET_RATIO` of the best; then more of the strongest, up to `limit`. When outlets are named, the
+    answer is theirs: the best of their sentences leads and no other outlet is quoted ("What did Dawn quote him
+    saying about lawyers?" is not answered by TC Sentinel's closer wording; on the follow-up dialogues, one clean
+    turn more and one tune turn less: docs/evaluation.md, session 14). An outlet's version beside the best must
+    hold an answer of the kind asked for, when one is ("When…": a date), unless the question asks for that
+    outlet: a close score without it is words in common ("the order" of a "When did Trump order…" in
+    "established systems of order"), not another version of the answer."""
+    best = next((c for c in cands if c.hit.article.outlet in named), cands[0])
     chosen = [best]
     outlets_done = {best.hit.article.outlet}
-    for c in cands[1:]:
+    for c in cands:
         if len(chosen) >= limit:
             break
         outlet = c.hit.article.outlet
         ratio = _NAMED_OUTLET_RATIO if outlet in named else _OTHER_OUTLET_RATIO
-        if outlet not in named and (c.holds is False or c.own < _MIN_VERSION_COVERAGE):
+        if outlet not in named and (named or c.holds is False or c.own < _MIN_VERSION_COVERAGE):
             continue
         if outlet not in outlets_done and c.score >= ratio * best.score:
             chosen.append(c)
             outlets_done.add(c.hit.article.outlet)
-    for c in cands[1:]:
+    for c in cands:
         if len(chosen) >= limit:
             break
+        if named and c.hit.article.outlet not in named:
+            continue
         if c not in chosen and c.score >= _EXTRA_RATIO * best.score and c.own >= _MIN_OWN_COVERAGE:
             chosen.append(c)
     return chosen

@@ -70,7 +70,8 @@ CLAUSE_MARKS = frozenset(
 IMPERATIVES = frozenset("name list describe tell give explain summarize summarise compare show".split())
 # Verbs that carry no topic of their own in a question ("What did X say?").
 GENERIC = frozenset(
-    """say said says tell told report reported reports write wrote written describe described think thought
+    """say said says saying tell told report reported reports write wrote written describe described quote quoted
+    quotes think thought
     mean meant happen happened happens know explain explained according also else other others exactly really
     just then there here now seem seems seemed appear appears appeared refer refers referred referring mention
     mentions mentioned""".split()
@@ -90,6 +91,17 @@ STOP = (
         neither one ones much many more most less least such same than as so very too get got make made""".split()
     )
 )
+#: The stems of `GENERIC` (as `tokenize` stems): BM25 tokens of a question that ask for a report without being its
+#: topic, such as the "say" of "saying" and the "quot" of "quote" in "What did Dawn quote Miller saying about
+#: lawyers?" (not the imperatives: the "show" of "Name the show…" is its topic).
+TOPICLESS = frozenset(_STEMMER.stemWords(sorted(GENERIC)))
+
+
+def topic_terms(text: str) -> set[str]:
+    """The BM25 tokens of `text` that carry a topic (`TOPICLESS` left out)."""
+    return set(tokenize([text])[0]) - TOPICLESS
+
+
 #: Small words that may stand inside a name ("Trinidad and Tobago", "Ibn al-…", "Ludwig van Beethoven").
 GLUE = frozenset("of and de la del da di van von der al bin the for".split())
 

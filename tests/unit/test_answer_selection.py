@@ -307,6 +307,17 @@ def test_a_questions_own_terms_leave_out_the_outlets_it_names_and_only_those() -
     assert evidence.carried_terms("What did The Age say?", "The Age Rinehart", corpus.outlets) == frozenset()
 
 
+def test_a_sentence_is_picked_by_the_topic_not_by_the_outlet_named_or_the_verbs_asking_for_a_report() -> None:
+    question = "What did The Age quote Miller saying about lawyers?"
+    unasked = evidence.unasked_terms(question, ("Fortune", "The Age"))
+    assert {"age", "quot", "say"} <= unasked and not {"miller", "lawyer"} & unasked
+    weights = {"age": 2.0, "quot": 3.0, "say": 2.0, "miller": 1.5, "lawyer": 2.5}
+    assert evidence.picking(weights, frozenset({"miller"}), unasked) == {"miller": 1.5 * evidence.CARRIED_SHARE,
+                                                                          "lawyer": 2.5}  # fmt: skip
+    # A question of nothing but those words keeps them: something must pick the sentence.
+    assert evidence.picking({"say": 2.0}, frozenset(), unasked) == {"say": 2.0}
+
+
 def test_a_why_question_grows_its_first_quote_by_the_next_sentence_whatever_its_score() -> None:
     cands = _cands(
         _hit("Alpha", "Experts say force is risky. It would create more unrest. Unrelated."), [0.9, 0.01, 0.01]
@@ -369,7 +380,7 @@ def test_auto_selection_sends_a_short_question_to_the_support_selection(monkeypa
     assert used == [short_q, long_q]
 
 
-def test_support_selection_quotes_each_named_outlet_at_half_the_best_score() -> None:
+def test_support_selection_quotes_the_named_outlets_each_at_half_the_best_score() -> None:
     from rag.answer import support
 
     def cand(outlet: str, value: float, n: int) -> support.Candidate:
@@ -383,7 +394,10 @@ def test_support_selection_quotes_each_named_outlet_at_half_the_best_score() -> 
     # "And the other outlets?" narrowed the search to Dawn and Truthout: Dawn's version is asked for.
     assert support._select([best, dawn, evrim], limit=4, named=frozenset({"Dawn", "Truthout"})) == [best, dawn]
     weak = cand("Dawn", 0.10, 3)
-    assert support._select([best, weak], limit=4, named=frozenset({"Dawn"})) == [best]  # under half the best
+    both = frozenset({"Dawn", "Truthout"})
+    assert support._select([best, weak], limit=4, named=both) == [best]  # under half the best
+    # "What did Dawn say…?": Dawn's best sentence is the answer, Truthout's closer wording is not quoted.
+    assert support._select([best, dawn, evrim], limit=4, named=frozenset({"Dawn"})) == [dawn]
 
 
 def _support_corpus(body: str):  # noqa: ANN202 - a Retriever
@@ -485,7 +499,7 @@ def test_another_outlets_version_must_hold_the_kind_asked_for_and_some_of_the_qu
     version = cand("Delta", 0.9, True, 0.3, 3)
     assert support._select([best, no_date, no_terms, version], 4) == [best, version]
     # An outlet the question asks for keeps its version either way; a question asking no kind checks none.
-    assert support._select([best, no_date], 4, frozenset({"Beta"})) == [best, no_date]
+    assert support._select([best, no_date], 4, frozenset({"Alpha", "Beta"})) == [best, no_date]
     plain = cand("Beta", 0.95, None, 0.2, 1)
     assert support._select([best, plain], 4) == [best, plain]
 
