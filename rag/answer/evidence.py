@@ -37,7 +37,7 @@ from rag.chunking import chunk_sentences, next_sentence, previous_sentence
 from rag.sentence_vectors import SentenceVectors
 from rag.text.outlets import OutletMatcher
 from rag.text.sentences import sentence_spans
-from rag.text.tokens import TOPICLESS, tokenize
+from rag.text.tokens import TOPICLESS, how_degree, tokenize, word_tokens
 from rag.types import Hit
 
 FEATURES = (
@@ -107,9 +107,12 @@ def carried_terms(question: str, text: str, outlets: Sequence[str]) -> frozenset
 
 def unasked_terms(question: str, outlets: Sequence[str]) -> frozenset[str]:
     """Terms of `question` that no sentence needs to hold to answer it: the outlets it names (every sentence of
-    Dawn's is Dawn's) and the verbs that ask for a report (`TOPICLESS`: "quote", "saying")."""
+    Dawn's is Dawn's), the verbs that ask for a report (`TOPICLESS`: "quote", "saying") and the "old" of "How
+    old…" (`how_degree`)."""
     named = " ".join(m.text for m in OutletMatcher.of(outlets).find(question))
-    return frozenset(tokenize([named])[0]) | TOPICLESS
+    toks = word_tokens(question)
+    form = " ".join(toks[i].text for i in how_degree(toks))
+    return frozenset(tokenize([f"{named} {form}"])[0]) | TOPICLESS
 
 
 def picking(

@@ -16,11 +16,9 @@ from collections.abc import Sequence
 
 from rag.text.dates import MONTH_WORD, WEEKDAYS
 from rag.text.names import names_in
-from rag.text.tokens import AUX, PERSONAL, WH, word_tokens
+from rag.text.tokens import AUX, DEGREE, PERSONAL, WH, word_tokens
 from rag.types import AnswerKind as Kind
 
-#: "how" + one of these asks for a quantity ("How many…", "How long did it last?").
-_HOW_MUCH = frozenset("many much long far big large old often tall high deep wide heavy fast expensive".split())
 #: "what/which" + one of these asks for a quantity or a date rather than a name.
 _NUMBER_NOUNS = frozenset("percentage percent share number amount price cost figure total size rate age sum".split())
 _DATE_NOUNS = frozenset("year date day month time week decade".split())
@@ -89,7 +87,7 @@ def asked_kind(question: str) -> Kind | None:
         return "date"
     if wh == "how" and nxt == "long":
         return "duration"  # "for two weeks", "since 2002"
-    if (wh == "how" and nxt in _HOW_MUCH) or (wh in {"what", "which"} and nxt in _NUMBER_NOUNS):
+    if (wh == "how" and nxt in DEGREE) or (wh in {"what", "which"} and nxt in _NUMBER_NOUNS):
         return "number"
     if wh in {"who", "whom", "whose", "which", "where"}:
         return "name"

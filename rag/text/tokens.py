@@ -91,6 +91,17 @@ STOP = (
         neither one ones much many more most less least such same than as so very too get got make made""".split()
     )
 )
+#: "how" + one of these asks for a quantity ("How many…", "How long did it last?", "How old is he?"): the word is
+#: the question's form, not its topic (`how_degree`).
+DEGREE = frozenset("many much long far big large old often tall high deep wide heavy fast expensive".split())
+
+
+def how_degree(tokens: Sequence[Token]) -> set[int]:
+    """Positions of the words that, after "how", ask for a quantity: the "old" of "How old is he?" is not a topic
+    word (searched for, it finds "Old Trafford")."""
+    return {i for i in range(1, len(tokens)) if tokens[i].low in DEGREE and tokens[i - 1].low == "how"}
+
+
 #: The stems of `GENERIC` (as `tokenize` stems): BM25 tokens of a question that ask for a report without being its
 #: topic, such as the "say" of "saying" and the "quot" of "quote" in "What did Dawn quote Miller saying about
 #: lawyers?" (not the imperatives: the "show" of "Name the show…" is its topic).

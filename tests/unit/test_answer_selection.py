@@ -570,3 +570,9 @@ def test_a_quote_without_the_kind_of_answer_asked_grows_by_the_next_sentence_onl
 )
 def test_what_completes_a_sentence(sentence: str, following: str, done: bool) -> None:
     assert extractive.completes(sentence, following) is done
+
+
+def test_the_quantity_word_of_how_is_not_a_term_a_sentence_must_hold() -> None:
+    unasked = evidence.unasked_terms("How old is the Mexican Border Defense Medal?", ())
+    assert "old" in unasked and "medal" not in unasked
+    assert "old" not in evidence.unasked_terms("Who played at Old Trafford?", ())

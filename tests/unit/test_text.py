@@ -120,3 +120,12 @@ def test_citation_markers_are_found_and_stripped_by_one_pattern() -> None:
     assert [m.group(1) for m in MARKER.finditer(said)] == ["1", "12"]
     assert strip_markers(said) == "Dawn: …only be defeated with military force. “The reason…”"
     assert not MARKER.search("A list [a] of [ 2 ] things")
+
+
+def test_the_word_after_how_is_the_questions_form_not_its_topic() -> None:
+    from rag.text.tokens import how_degree, topic_terms
+
+    toks = word_tokens("How old is he, and how long was the Old Trafford record held?")
+    assert [toks[i].low for i in sorted(how_degree(toks))] == ["old", "long"]
+    assert how_degree(word_tokens("Who is the old manager?")) == set()
+    assert topic_terms("What did Dawn quote Miller saying about lawyers?") == {"dawn", "miller", "lawyer"}
