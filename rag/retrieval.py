@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from rag import reading
 from rag.backends import Backend, ChunkRow, Filter, intersect
+from rag.boilerplate import Repeated
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.lexical import idf as _idf_of
@@ -72,6 +73,7 @@ class Retriever:
         self.outlets = backend.outlets()
         self.matcher = OutletMatcher(self.outlets)
         self._sentences: dict[str, list[set[str]]] = {}
+        self._repeated: Repeated | None = None
         self._df: dict[str, int] = {}
         self._n_docs = backend.bm25_docs()
         min_df = backend.min_df()
@@ -121,6 +123,12 @@ class Retriever:
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         """The sentence vectors stored for these chunks (None: the index has none)."""
         return self.backend.sentences(chunk_ids)
+
+    def repeated(self, sentence: str) -> bool:
+        """Whether `sentence` recurs across the corpus's articles: page furniture, never quoted (`rag.boilerplate`)."""
+        if self._repeated is None:
+            self._repeated = self.backend.repeated() or Repeated(np.zeros(0, dtype=np.int64))
+        return sentence in self._repeated
 
     # -- filters -------------------------------------------------------------------------------------
 

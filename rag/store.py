@@ -7,6 +7,7 @@ Layout of an index folder::
     gen-<id>/meta.sqlite articles (with body) and chunk spans
     gen-<id>/bm25/       the bm25s index (plain .npy/.json files)
     gen-<id>/sentence_*.npy  a vector for each quotable sentence of each chunk (`rag.sentence_vectors`)
+    gen-<id>/repeated_sentences.npy  keys of the sentences repeated across articles: page furniture (`rag.boilerplate`)
     .lock                held by a writer (see `rag.indexer`)
 
 A writer builds a complete new generation beside the current one, fsyncs it, then atomically replaces
@@ -37,6 +38,7 @@ import faiss
 import numpy as np
 
 from rag import __version__, vector_index
+from rag.boilerplate import REPEATED_FILE, Repeated
 from rag.config import BackendName, EmbedBackend
 from rag.sentence_vectors import FILES as SENTENCE_FILES
 from rag.sentence_vectors import SentenceFilesBroken, SentenceVectors
@@ -191,6 +193,7 @@ class IndexData:
     chunks: dict[int, Chunk]  # chunk id → chunk
     refs: dict[str, ArticleRef] = field(default_factory=dict)
     sentences: SentenceVectors | None = None  # None: an index built before sentences had vectors
+    repeated: Repeated | None = None  # page furniture (`rag.boilerplate`); None: an index built before it was kept
 
     def __post_init__(self) -> None:
         if not self.refs:
@@ -284,7 +287,7 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
         return load_index(index_dir, model, verify, _retry=False)
     files = manifest["files"]
     extra = sorted(name for name in files if name.startswith(f"{BM25_DIR}/") and ".." not in name)
-    extra += [name for name in SENTENCE_FILES if name in files]
+    extra += [name for name in (*SENTENCE_FILES, REPEATED_FILE) if name in files]
     for name in (FAISS_FILE, META_FILE, *extra):
         path = gen / name
         if not path.is_file():
@@ -322,7 +325,13 @@ def load_index(index_dir: Path, model: str | None = None, verify: bool = True, _
             sentences = SentenceVectors.load(gen, int(manifest["dimension"]), chunks.keys())
         except SentenceFilesBroken as exc:
             raise IndexCorrupt(f"index in '{index_dir}' is inconsistent: {exc}; {_REBUILD}") from None
-    return IndexData(index_dir, manifest, fidx, articles, hashes, chunks, sentences=sentences)
+    repeated = None
+    if REPEATED_FILE in files:
+        try:
+            repeated = Repeated.load(gen)
+        except (ValueError, OSError, EOFError) as exc:  # np.load's errors for a file that is not an .npy array
+            raise IndexCorrupt(f"index file '{gen / REPEATED_FILE}' is broken ({exc}); {_REBUILD}") from None
+    return IndexData(index_dir, manifest, fidx, articles, hashes, chunks, sentences=sentences, repeated=repeated)
 
 
 def new_faiss_index(dimension: int) -> faiss.Index:
@@ -386,6 +395,7 @@ def write_generation(
         sentences = _sentences(previous, changes, remove, fidx.d)
         if sentences is not None:
             names += sentences.save(tmp)
+        names.append(_repeated(previous, changes).save(tmp))
         for name in names:
             _fsync_file(tmp / name)
         if bm25_outlet is not None:
@@ -435,6 +445,13 @@ def _sentences(
         return None
     kept = before.without_chunks(removed_chunks) if before is not None else SentenceVectors.empty(dimension)
     return SentenceVectors.concat([kept, changes.add_sentences or SentenceVectors.empty(dimension)], dimension)
+
+
+def _repeated(previous: IndexData | None, changes: Changes) -> Repeated:
+    """The furniture sentences of the new generation, counted over all its articles (`rag.boilerplate`)."""
+    gone = set(changes.remove_articles)
+    kept = [a.body for a in previous.articles.values() if a.id not in gone] if previous is not None else []
+    return Repeated.of([*kept, *(a.body for a in changes.add_articles)])
 
 
 def _write_bm25(tmp: Path, previous: IndexData | None, changes: Changes, with_outlet: bool) -> list[str]:

@@ -65,6 +65,10 @@ class CorpusStats(Protocol):
         """The sentence vectors stored at index time for these chunks; None: the index has none."""
         ...
 
+    def repeated(self, sentence: str) -> bool:
+        """Whether `sentence` recurs across the corpus's articles (page furniture: `rag.boilerplate`)."""
+        ...
+
 
 class Answerer(Protocol):
     """Writes the `Answer` to a question from the retrieved hits. Registered by name (rag/answer/registry.py).

@@ -83,6 +83,7 @@ class Candidate:
     p_part: np.ndarray = field(default_factory=lambda: np.zeros(0))  # … for each part alone
     after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_neighbours`)
     before: Candidate | None = None  # the article's previous sentence, for the first of a passage
+    walled: bool = False  # page furniture was left out right before it in its passage (`adjacent`)
 
     @property
     def outlet(self) -> str:
@@ -139,23 +140,47 @@ def coverage(weights: dict[str, float], terms: AbstractSet[str], near: AbstractS
     return got / total if total else 0.0
 
 
-def hit_sentences(hits: Sequence[Hit]) -> Iterator[tuple[int, Hit, int, int]]:
-    """(rank, hit, start, end) of every quotable sentence of the hits, once per article span, in passage order
-    (overlapping chunks repeat sentences: the best-ranked passage keeps them)."""
+#: Whether a sentence is page furniture, never to be quoted (`CorpusStats.repeated`, `rag.boilerplate`).
+Furniture = Callable[[str], bool]
+
+
+def _never(sentence: str) -> bool:
+    return False
+
+
+def hit_sentences(hits: Sequence[Hit], furniture: Furniture = _never) -> Iterator[tuple[int, Hit, int, int, bool]]:
+    """(rank, hit, start, end, walled) of every quotable sentence of the hits, once per article span, in passage
+    order (overlapping chunks repeat sentences: the best-ranked passage keeps them); page `furniture` left out,
+    and the sentence after it `walled` off from the one before (`adjacent`)."""
     seen: set[tuple[str, int]] = set()
     for rank, hit in enumerate(hits):
         c = hit.chunk
+        wall = False
         for s, e in chunk_sentences(c):
             if (c.article_id, s) not in seen:
                 seen.add((c.article_id, s))
-                yield rank, hit, s, e
+                if furniture(c.text[s - c.start : e - c.start]):
+                    wall = True
+                    continue
+                yield rank, hit, s, e, wall
+                wall = False
 
 
-def candidates(hits: Sequence[Hit], bodies: dict[str, str]) -> list[Candidate]:
-    """Every sentence of the hits (once per article span), in passage order, each passage's first and last one
-    linked to the article's sentences around the passage (`link_neighbours`)."""
-    cands = [Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e]) for rank, hit, s, e in hit_sentences(hits)]
-    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, c.rank, s, e, text))
+def adjacent(a: Linked, b: Linked) -> bool:
+    """Whether `b`, the sentence after `a` among the candidates, may extend a quote ending with `a`: not when
+    page furniture left out lies between them in their passage (`walled`), which a quote must not span. Across
+    passages `link_neighbours` links only the very next sentence."""
+    return b.hit is not a.hit or not b.walled
+
+
+def candidates(hits: Sequence[Hit], bodies: dict[str, str], furniture: Furniture = _never) -> list[Candidate]:
+    """Every sentence of the hits (once per article span, page `furniture` left out), in passage order, each
+    passage's first and last one linked to the article's sentences around the passage (`link_neighbours`)."""
+    cands = [
+        Candidate(hit, rank, s, e, bodies[hit.chunk.article_id][s:e], walled=walled)
+        for rank, hit, s, e, walled in hit_sentences(hits, furniture)
+    ]
+    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, c.rank, s, e, text), furniture)
     return cands
 
 
@@ -168,18 +193,22 @@ class Linked(Protocol):
     end: int
     after: Any
     before: Any
+    walled: bool
 
 
 C = TypeVar("C", bound=Linked)
 
 
-def link_neighbours(cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C]) -> None:
+def link_neighbours(
+    cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C], furniture: Furniture = _never
+) -> None:
     """Set `after` on the last candidate of each passage and `before` on the first: the candidate of the
     article's next (previous) sentence (`chunking.next_sentence`, `previous_sentence`), one of `cands` when
     another retrieved passage holds it, else a new one made by `make(neighbour, start, end, text)` and not added
     to `cands`. Such a sentence is never chosen on its own (it was not retrieved, nor scored); it only completes
     a quote the way the passage's own neighbour would: the rest of a quotation, a "But…"
-    (`extractive.completes`), the sentence naming who "It…" is (`extractive.opens_with_reference`)."""
+    (`extractive.completes`), the sentence naming who "It…" is (`extractive.opens_with_reference`). A
+    neighbour that is page `furniture` is no neighbour."""
     at = {(c.hit.article.id, c.start): c for c in cands}
     first: dict[int, C] = {}
     last: dict[int, C] = {}
@@ -192,6 +221,8 @@ def link_neighbours(cands: Sequence[C], bodies: dict[str, str], make: Callable[[
         if span is None:
             return None
         body = bodies[c.hit.article.id]
+        if furniture(body[span[0] : span[1]]):
+            return None
         return at.get((c.hit.article.id, span[0])) or make(c, span[0], span[1], body[span[0] : span[1]])
 
     for c in last.values():

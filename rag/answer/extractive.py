@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from rag.answer import articles, short
 from rag.answer.articles import ArticleEvidence
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import FEATURES, Candidate, Question, candidates, carried_terms, describe
+from rag.answer.evidence import FEATURES, Candidate, Question, adjacent, candidates, carried_terms, describe
 from rag.answer.weights import Logistic, Weights, default_weights
 from rag.config import Settings
 from rag.text.asks import asks_why
@@ -109,7 +109,7 @@ def rank_sentences(
     question, when the caller has it already)."""
     model = model or default_weights().sentences
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
-    cands = candidates(hits, bodies)
+    cands = candidates(hits, bodies, retriever.repeated)
     embedder = retriever.embedder
     encode = embedder.encode_queries if embedder is not None else None
     q = q or question_of(question, query, retriever.outlets)
@@ -263,7 +263,8 @@ def with_neighbours(
     def following(c: Candidate) -> Candidate | None:
         """The next sentence of c's passage; after its last, the article's next (`evidence.link_neighbours`)."""
         run, i = place.get(id(c), ([], 0))
-        return run[i + 1] if i + 1 < len(run) else c.after
+        nxt = run[i + 1] if i + 1 < len(run) else c.after
+        return nxt if nxt is not None and adjacent(c, nxt) else None
 
     picked = set(map(id, chosen))
     groups: list[list[Candidate]] = []
@@ -288,6 +289,7 @@ def with_neighbours(
             group.append(nxt)
         first = run.index(group[0])
         prev = run[first - 1] if first > 0 else group[0].before
+        prev = prev if prev is not None and adjacent(prev, group[0]) else None
         if prev is not None and len(group) < MAX_QUOTE_SENTENCES and refers_back(group[0].text):
             others = [o for o in chosen if o is not c]
             if not any(prev in g for g in groups) and id(prev) not in picked and not _duplicate(prev, others):

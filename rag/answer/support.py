@@ -31,7 +31,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.answer.base import CorpusStats
-from rag.answer.evidence import carried_terms, coverage, hit_sentences, link_neighbours, picking, unasked_terms
+from rag.answer.evidence import (
+    Furniture,
+    adjacent,
+    carried_terms,
+    coverage,
+    hit_sentences,
+    link_neighbours,
+    picking,
+    unasked_terms,
+)
 from rag.answer.extractive import MAX_QUOTE_SENTENCES, completes, named_outlets, opens_with_reference, quote_citation
 from rag.config import Settings
 from rag.text.asks import Kind, asked_kind, asks_why, holds_kind
@@ -88,30 +97,34 @@ class Candidate:
     holds: bool | None = None  # holds an answer of the kind asked for (None: the question asks no kind)
     after: Candidate | None = None  # the article's next sentence, for the last of a passage (`link_neighbours`)
     before: Candidate | None = None  # the article's previous sentence, for the first of a passage
+    walled: bool = False  # page furniture was left out right before it in its passage (`evidence.adjacent`)
 
 
 def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
     return {t: retriever.idf(t) for t in terms}
 
 
-def _candidates(hits: list[Hit], bodies: dict[str, str]) -> list[Candidate]:
+def _candidates(hits: list[Hit], bodies: dict[str, str], furniture: Furniture = lambda s: False) -> list[Candidate]:
     cands = [
-        Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank) for rank, hit, s, e in hit_sentences(hits)
+        Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank, walled=walled)
+        for rank, hit, s, e, walled in hit_sentences(hits, furniture)
     ]
-    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank))
+    link_neighbours(cands, bodies, lambda c, s, e, text: Candidate(c.hit, s, e, text, rank=c.rank), furniture)
     return cands
 
 
 def _preceding(at: Candidate, cands: list[Candidate]) -> Candidate | None:
     """The sentence before `at` in its passage; before the passage's first, the article's previous one."""
     before = [x for x in cands if x.hit is at.hit and x.end <= at.start]
-    return max(before, key=lambda x: x.start) if before else at.before
+    prev = max(before, key=lambda x: x.start) if before else at.before
+    return prev if prev is not None and adjacent(prev, at) else None
 
 
 def _following(at: Candidate, cands: list[Candidate]) -> Candidate | None:
     """The sentence after `at` in its passage; after the passage's last, the article's next (`link_neighbours`)."""
     after = [x for x in cands if x.hit is at.hit and x.start >= at.end]
-    return min(after, key=lambda x: x.start) if after else at.after
+    nxt = min(after, key=lambda x: x.start) if after else at.after
+    return nxt if nxt is not None and adjacent(at, nxt) else None
 
 
 def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever: CorpusStats) -> list[Candidate]:
@@ -124,7 +137,7 @@ def rank_sentences(question: str, query: SearchQuery, hits: list[Hit], retriever
         weights, carried_terms(question, query.text, retriever.outlets), unasked_terms(question, retriever.outlets)
     )
     bodies = {h.article.id: retriever.body(h.article.id) for h in hits}
-    cands = _candidates(hits, bodies)
+    cands = _candidates(hits, bodies, retriever.repeated)
     passage_cov = {id(h): coverage(weights, set(tokenize([h.chunk.text])[0])) for h in hits}
     terms = [set(t) for t in tokenize([c.text for c in cands])] if cands else []
     kind, known = _asked(question, query, retriever)

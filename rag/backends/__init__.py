@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.boilerplate import Repeated
 from rag.filters import in_date_range
 from rag.sentence_vectors import SentenceVectors
 from rag.types import ArticleRef, Chunk
@@ -132,6 +133,10 @@ class Backend(Protocol):
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         """The stored vectors of these chunks' sentences (`rag.sentence_vectors`); None: the index has none."""
+        ...
+
+    def repeated(self) -> Repeated | None:
+        """The sentences repeated across articles, page furniture (`rag.boilerplate`); None: the index keeps none."""
         ...
 
     def term_stats(self, terms: Sequence[str]) -> dict[str, int]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from rag import vector_index
 from rag.backends import ChunkRow, Filter, register
+from rag.boilerplate import Repeated
 from rag.filters import ChunkFilters
 from rag.lexical import bm25_document
 from rag.sentence_vectors import SentenceVectors
@@ -193,6 +194,9 @@ class LocalBackend:
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         return self._index.sentences
+
+    def repeated(self) -> Repeated | None:
+        return self._index.repeated
 
     def term_stats(self, terms: Sequence[str]) -> dict[str, int]:
         return {t: self._df.get(t, 0) for t in terms}

@@ -42,6 +42,7 @@ import numpy as np
 
 from rag import __version__
 from rag.backends import ChunkRow, Filter, pg_blocks, register
+from rag.boilerplate import Repeated, repeated_keys
 from rag.filters import date_bounds
 from rag.lexical import bm25_document
 from rag.sentence_vectors import SentenceVectors
@@ -143,6 +144,9 @@ def _schema(dimension: int) -> list[str]:
         """CREATE TABLE IF NOT EXISTS rag_sentences (
             chunk_id bigint PRIMARY KEY REFERENCES rag_chunks(id) ON DELETE CASCADE,
             spans int4[] NOT NULL, vectors bytea NOT NULL)""",
+        # The keys of the sentences repeated across articles, page furniture (rag.boilerplate), rewritten whole
+        # by every write: the count is over all articles.
+        "CREATE TABLE IF NOT EXISTS rag_repeated (key bigint PRIMARY KEY)",
         # max_span: the most days between a chunk's first_day and last_day (0 when every article has a day), so
         # that a date window [since, until] is the index range first_day in [since − max_span, until].
         """CREATE TABLE IF NOT EXISTS rag_stats (
@@ -153,7 +157,18 @@ def _schema(dimension: int) -> list[str]:
 
 #: Every table of the index, in an order `DROP TABLE … CASCADE` can take.
 _TABLES = ("rag_term_blocks", "rag_outlets", "rag_chunk_terms", "rag_postings", "rag_terms", "rag_sentences",
-           "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
+           "rag_repeated", "rag_chunk_meta", "rag_chunks", "rag_articles", "rag_stats", "rag_manifest")  # fmt: skip
+
+
+def _write_repeated(conn: Any, cur: Any) -> None:
+    """Count the page furniture over every article body (`rag.boilerplate`), streamed by a server-side cursor,
+    and replace `rag_repeated` with it, in the writer's transaction."""
+    with conn.cursor(name="rag_bodies") as bodies:
+        bodies.itersize = 2000
+        bodies.execute("SELECT body FROM rag_articles")
+        keys = repeated_keys(row[0] for row in bodies)
+    cur.execute("DELETE FROM rag_repeated")
+    cur.execute("INSERT INTO rag_repeated SELECT unnest(%s::bigint[])", [keys.tolist()])
 
 
 def _where(flt: Filter | None, alias: str = "c") -> tuple[str, list[Any]]:
@@ -588,6 +603,11 @@ class PostgresBackend:
             parts.append(SentenceVectors.of(int(cid), pairs, vectors))
         return SentenceVectors.concat(parts, dim) if parts else None
 
+    def repeated(self) -> Repeated | None:
+        if self._rows("SELECT to_regclass('rag_repeated') IS NULL")[0][0]:
+            return None  # a database written before page furniture was counted
+        return Repeated(np.array([r[0] for r in self._rows("SELECT key FROM rag_repeated")], dtype=np.int64))
+
     def articles(self, ids: Sequence[str]) -> dict[str, Article]:
         rows = self._rows(
             "SELECT id, outlet, title, published, url, body, source FROM rag_articles WHERE id = ANY(%s)", [list(ids)]
@@ -687,6 +707,7 @@ class PostgresBackend:
                 if blocks_empty:  # the planner's statistics for the first searches (autovacuum comes later)
                     for table in ("rag_chunks", "rag_chunk_meta", "rag_term_blocks", "rag_terms"):
                         cur.execute(f"ANALYZE {table}")
+                _write_repeated(conn, cur)
                 cur.execute("SELECT n_docs FROM rag_stats WHERE id = 1")
                 n_chunks = int(cur.fetchone()[0])
                 vector_index: dict[str, Any] = {"type": "flat"}

@@ -174,6 +174,29 @@ def test_quotes_semicolons_and_sql_in_outlets_and_questions_are_harmless(pg_tmp:
     assert len(pipe.retrieve(pipe.search_query("ferry terminal capacity"))) > 0
 
 
+PROMO = "Sign up to the Harbour Weekly newsletter for every story from the waterfront, free."
+
+
+def test_page_furniture_is_counted_in_postgres_as_in_a_local_index(pg_tmp: Settings, tmp_path: Path) -> None:
+    from rag.indexer import update_index
+    from rag.pipeline import Pipeline
+
+    stories = ["The ferry timetable changes in April.", "A new pier opens to anglers next week.",
+               "The harbour master retires after 30 years."]  # fmt: skip
+    for n, story in enumerate(stories):
+        text = NEW_ARTICLE.replace("ferry-terminal", f"story-{n}").split("---\n", 2)
+        (Path(pg_tmp.corpus_dir) / f"story{n}.md").write_text(f"---\n{text[1]}---\n{story} {PROMO}\n", "utf-8")
+    assert update_index(pg_tmp).added == 3
+    pg = Pipeline(pg_tmp)
+    assert pg.retriever.repeated(PROMO) and not pg.retriever.repeated(stories[0])
+    local = pg_tmp.model_copy(update={"backend": "local", "index_dir": tmp_path / "local"})
+    update_index(local)
+    keys = lambda pipe: sorted(pipe.retriever.backend.repeated().keys.tolist())  # noqa: E731
+    assert keys(pg) == keys(Pipeline(local)) != []
+    answer = pg.ask("What does the Harbour Weekly newsletter offer?")
+    assert all(PROMO not in c.quote for c in answer.citations)
+
+
 _USER = textwrap.dedent(
     """
     import json, sys, threading

@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 import pytest
 
+from rag.boilerplate import REPEATED_FILE
 from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -102,6 +103,12 @@ CASES: dict[str, tuple[Callable[[Path], None], bool]] = {
     "manifest of a newer format": (lambda ix: _edit_manifest(ix, format=99), True),
     "manifest pointing outside the index": (lambda ix: _edit_manifest(ix, generation="../../etc"), True),
     "manifest missing its checksums": (lambda ix: _edit_manifest(ix, files=None), True),
+    "furniture keys of another type": (
+        lambda ix: np.save(_gen(ix) / REPEATED_FILE, np.zeros(4, dtype=np.float32), allow_pickle=False),
+        True,
+    ),
+    "furniture keys replaced by garbage": (lambda ix: (_gen(ix) / REPEATED_FILE).write_bytes(os.urandom(512)), True),
+    "furniture keys missing": (lambda ix: (_gen(ix) / REPEATED_FILE).unlink(), True),
 }
 
 
