@@ -59,14 +59,19 @@ def _passage_names(text: str, outlets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(without_outlets(names_in(word_tokens(text), question=False), list(outlets)))
 
 
-def _merge_forms(found: dict[str, list[int]]) -> None:
-    """One entry per person or thing: the forms of a name count for its shortest full form, in place.
+def _merge_forms(found: dict[str, list[int]]) -> dict[str, set[str]]:
+    """One entry per person or thing: the forms of a name count for its shortest full form, in place; returns
+    the forms merged into each name that took some.
 
     A surname alone ("Altman") counts for the full name the passages also use ("Sam Altman"), and so does a
     longer form that ends with that full name ("CEO Sam Altman", "OpenAI CEO Sam Altman"): news prose puts
-    roles before names, and without this the name the passages agree on is split over several forms.
+    roles before names, and without this the name the passages agree on is split over several forms. A single
+    word that opens exactly one longer name counts for it too ("Alameda" for "Alameda Research", "Caesars" for
+    "Caesars Sportsbook": a company's short name), but not when it opens two ("Manchester United", "Manchester
+    City").
     """
     full = sorted((n for n in found if len(n.split()) > 1), key=lambda n: (len(n.split()), n))
+    forms: dict[str, set[str]] = {}
     for name in sorted(found, key=lambda n: (-len(n.split()), n)):
         words = name.split()
         target = next(
@@ -79,8 +84,13 @@ def _merge_forms(found: dict[str, list[int]]) -> None:
         )
         if target is None and len(words) == 1:
             target = next((f for f in full if f in found and f.split()[-1] == name), None)
+        if target is None and len(words) == 1:
+            opened = {f for f in full if f in found and f.split()[0] == name}
+            target = opened.pop() if len(opened) == 1 else None
         if target is not None:
             found[target] = list(dict.fromkeys(found[target] + found.pop(name)))
+            forms.setdefault(target, set()).update({name, *forms.pop(name, set())})
+    return forms
 
 
 def name_candidates(
@@ -99,13 +109,14 @@ def name_candidates(
             found.setdefault(name, [])
             if key not in found[name]:
                 found[name].append(key)
-    _merge_forms(found)
+    forms = _merge_forms(found)
     n_articles = max(1, len({h.article.id for h in hits.values()}))
     n_outlets = max(1, len({h.article.outlet for h in hits.values()}))
     titles = {h.article.title for h in hits.values()}
     out = []
     for name, keys in found.items():
-        holders = [c for c in cands if name in c.text or name.split()[-1] in c.text.split()]
+        said = {name, *forms.get(name, ())}
+        holders = [c for c in cands if any(f in c.text for f in said) or name.split()[-1] in c.text.split()]
         in_quotes = sum(any(name in c.text for c in g) for g in groups) / max(1, len(groups))
         x = np.asarray(
             [

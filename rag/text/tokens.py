@@ -68,13 +68,16 @@ CLAUSE_MARKS = frozenset(
 )
 # Imperatives that open a request and carry no topic ("Name the…", "List…").
 IMPERATIVES = frozenset("name list describe tell give explain summarize summarise compare show".split())
-# Verbs that carry no topic of their own in a question ("What did X say?").
-GENERIC = frozenset(
+#: Verbs that ask for what a source reported ("What did Dawn quote him saying…?"), never what it reported about.
+REPORTING = frozenset(
     """say said says saying tell told report reported reports write wrote written describe described quote quoted
-    quotes think thought
-    mean meant happen happened happens know explain explained according also else other others exactly really
-    just then there here now seem seems seemed appear appears appeared refer refers referred referring mention
-    mentions mentioned""".split()
+    quotes mention mentions mentioned according""".split()
+)
+# Verbs that carry no topic of their own in a question ("What did X say?").
+GENERIC = REPORTING | frozenset(
+    """think thought mean meant happen happened happens know explain explained also else other others exactly
+    really just then there here now seem seems seemed appear appears appeared refer refers referred
+    referring""".split()
 )
 STOP = (
     WH
@@ -102,10 +105,11 @@ def how_degree(tokens: Sequence[Token]) -> set[int]:
     return {i for i in range(1, len(tokens)) if tokens[i].low in DEGREE and tokens[i - 1].low == "how"}
 
 
-#: The stems of `GENERIC` (as `tokenize` stems): BM25 tokens of a question that ask for a report without being its
-#: topic, such as the "say" of "saying" and the "quot" of "quote" in "What did Dawn quote Miller saying about
-#: lawyers?" (not the imperatives: the "show" of "Name the show…" is its topic).
-TOPICLESS = frozenset(_STEMMER.stemWords(sorted(GENERIC)))
+#: The stems of `REPORTING` (as `tokenize` stems): BM25 tokens of a question that ask for a report without being
+#: its topic, such as the "say" of "saying" and the "quot" of "quote" in "What did Dawn quote Miller saying about
+#: lawyers?" (not the rest of `GENERIC`: the "meant" of "What were the strikes meant to do?" is answered by "…was
+#: meant to establish deterrence").
+TOPICLESS = frozenset(_STEMMER.stemWords(sorted(REPORTING)))
 
 
 def topic_terms(text: str) -> set[str]:

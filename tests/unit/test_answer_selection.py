@@ -231,6 +231,19 @@ def test_the_forms_of_one_name_count_for_its_shortest_full_form() -> None:
     assert "CEO Elon Musk" in names  # no shorter full form of it in the passages
 
 
+def test_a_short_name_that_opens_one_longer_name_counts_for_it_and_not_when_it_opens_two() -> None:
+    h1 = _hit("Alpha", "The lenders to Alameda Research waited. The funds were gone.")
+    h2 = _hit("Beta", "The loss was moved to Alameda in June. The auditors missed it.", 1)
+    cands = _cands(h1, [0.5, 0.1]) + _cands(h2, [0.5, 0.1], rank=1)
+    names = {n.text: n for n in short.name_candidates("Which firm?", [], cands, ["Alpha", "Beta"])}
+    assert "Alameda Research" in names and "Alameda" not in names
+    assert names["Alameda Research"].x[short.NAME_FEATURES.index("articles")] == 1.0
+    assert {c.text for c in names["Alameda Research"].holders} >= {"The loss was moved to Alameda in June."}
+    h3 = _hit("Gamma", "The derby saw Manchester United beat Manchester City. Fans in Manchester sang.", 2)
+    names = {n.text for n in short.name_candidates("Which club?", [], _cands(h3, [0.5, 0.1]), ["Gamma"])}
+    assert {"Manchester United", "Manchester City", "Manchester"} <= names
+
+
 def test_a_name_counts_as_in_a_title_only_within_one_title() -> None:
     def titled(hit: Hit, title: str) -> Hit:
         return dataclasses.replace(hit, article=dataclasses.replace(hit.article, title=title))
