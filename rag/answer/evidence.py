@@ -144,11 +144,14 @@ def coverage(weights: dict[str, float], terms: AbstractSet[str], near: AbstractS
 Furniture = Callable[[str], bool]
 
 
-def _never(sentence: str) -> bool:
+def no_furniture(sentence: str) -> bool:
+    """No sentence is furniture (an index that keeps no count, a test)."""
     return False
 
 
-def hit_sentences(hits: Sequence[Hit], furniture: Furniture = _never) -> Iterator[tuple[int, Hit, int, int, bool]]:
+def hit_sentences(
+    hits: Sequence[Hit], furniture: Furniture = no_furniture
+) -> Iterator[tuple[int, Hit, int, int, bool]]:
     """(rank, hit, start, end, walled) of every quotable sentence of the hits, once per article span, in passage
     order (overlapping chunks repeat sentences: the best-ranked passage keeps them); page `furniture` left out,
     and the sentence after it `walled` off from the one before (`adjacent`)."""
@@ -173,7 +176,7 @@ def adjacent(a: Linked, b: Linked) -> bool:
     return b.hit is not a.hit or not b.walled
 
 
-def candidates(hits: Sequence[Hit], bodies: dict[str, str], furniture: Furniture = _never) -> list[Candidate]:
+def candidates(hits: Sequence[Hit], bodies: dict[str, str], furniture: Furniture = no_furniture) -> list[Candidate]:
     """Every sentence of the hits (once per article span, page `furniture` left out), in passage order, each
     passage's first and last one linked to the article's sentences around the passage (`link_neighbours`)."""
     cands = [
@@ -200,7 +203,10 @@ C = TypeVar("C", bound=Linked)
 
 
 def link_neighbours(
-    cands: Sequence[C], bodies: dict[str, str], make: Callable[[C, int, int, str], C], furniture: Furniture = _never
+    cands: Sequence[C],
+    bodies: dict[str, str],
+    make: Callable[[C, int, int, str], C],
+    furniture: Furniture = no_furniture,
 ) -> None:
     """Set `after` on the last candidate of each passage and `before` on the first: the candidate of the
     article's next (previous) sentence (`chunking.next_sentence`, `previous_sentence`), one of `cands` when

@@ -38,6 +38,7 @@ from rag.answer.evidence import (
     coverage,
     hit_sentences,
     link_neighbours,
+    no_furniture,
     picking,
     unasked_terms,
 )
@@ -104,7 +105,7 @@ def _weights(retriever: CorpusStats, terms: set[str]) -> dict[str, float]:
     return {t: retriever.idf(t) for t in terms}
 
 
-def _candidates(hits: list[Hit], bodies: dict[str, str], furniture: Furniture = lambda s: False) -> list[Candidate]:
+def _candidates(hits: list[Hit], bodies: dict[str, str], furniture: Furniture = no_furniture) -> list[Candidate]:
     cands = [
         Candidate(hit, s, e, bodies[hit.chunk.article_id][s:e], rank=rank, walled=walled)
         for rank, hit, s, e, walled in hit_sentences(hits, furniture)

@@ -112,11 +112,6 @@ def how_degree(tokens: Sequence[Token]) -> set[int]:
 TOPICLESS = frozenset(_STEMMER.stemWords(sorted(REPORTING)))
 
 
-def topic_terms(text: str) -> set[str]:
-    """The BM25 tokens of `text` that carry a topic (`TOPICLESS` left out)."""
-    return set(tokenize([text])[0]) - TOPICLESS
-
-
 #: Small words that may stand inside a name ("Trinidad and Tobago", "Ibn al-…", "Ludwig van Beethoven").
 GLUE = frozenset("of and de la del da di van von der al bin the for".split())
 
