@@ -46,6 +46,8 @@ FRESH = {
     "multihop5": EVAL / "dialogues_fresh5_multihop.jsonl",
     "seeds6": EVAL / "dialogues_fresh6_seeds.jsonl",
     "multihop6": EVAL / "dialogues_fresh6_multihop.jsonl",
+    "seeds7": EVAL / "dialogues_fresh7_seeds.jsonl",
+    "multihop7": EVAL / "dialogues_fresh7_multihop.jsonl",
 }
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
