@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from rag.text.asks import Kind, asked_kind
+from rag.text.asks import Kind, asked_kind, asked_noun
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
 from rag.text.markers import strip_markers
 from rag.text.names import content_words, is_acronym, is_place, is_speaker, names_in
@@ -90,6 +90,9 @@ MAX_WORDS = 4
 #: settlement?") carries at most `MAX_WORDS_WHEN_SPECIFIC` words: it needs the referent, not the topic.
 OWN_ENOUGH = 2
 MAX_WORDS_WHEN_SPECIFIC = 2
+#: What a sentence saying the noun a "which <noun>" question asks for ("…her father's 1983 film") adds to the
+#: score of the names in it, in shared question words: the name the question asked for is in that sentence.
+NOUN_BONUS = 3.0
 #: Turns looked back through to re-derive what a chain of follow-ups is about (each step re-reads one turn).
 MAX_DEPTH = 4
 #: Names taken from the previous answer for a "who/where/which" question: the answer's leading entities.
@@ -515,21 +518,30 @@ def answer_names(
     `skip`) that sentence shares, so the name in "began Thane Rehn, a prosecutor for the government, in his
     opening statement" answers "Which prosecutor gave the opening statement?"; each further mention adds a
     half. With `speakers` a name next to "said"/"told" adds one (the likely "he" of a follow-up), with
-    `places` a name after "in"/"at" does (the answer to "where"). Names in `skip` (or sharing a word with
-    one) and outlets are left out.
+    `places` a name after "in"/"at" does (the answer to "where"). A sentence saying the noun a "which <noun>"
+    question asks for adds `NOUN_BONUS` ("…her father's 1983 film" for "Which Scorsese film…?"). Names in
+    `skip` (or sharing a word with one) and outlets are left out.
     """
     matcher, skip = _matcher(outlets), list(skip)
     text = _answer_text(answer, matcher.outlets)
     skipped = {w.lower() for s in skip for w in s.split()}
     asked = set(tokenize([question])[0]) - {t for s in skip for t in tokenize([s])[0]}
     mid_caps = {t.low for t in word_tokens(text) if t.cap and not t.initial}
+    noun = asked_noun(question)
+    noun_terms = set(tokenize([noun])[0]) if noun else set()
     best: dict[str, float] = {}
     extra: dict[str, float] = {}
     for s, e in sentence_spans(text):
         sentence = text[s:e]
         toks = word_tokens(sentence)
-        toks = [t if t.low in mid_caps or not t.initial else Token(t.text, t.low, t.start, True, False) for t in toks]
-        shared = len(asked & set(tokenize([sentence])[0]))
+        toks = [
+            t
+            if t.low in mid_caps or not t.initial or _opens_name(toks, i)
+            else Token(t.text, t.low, t.start, True, False)
+            for i, t in enumerate(toks)
+        ]
+        terms = set(tokenize([sentence])[0])
+        shared = len(asked & terms) + (NOUN_BONUS if noun_terms and noun_terms <= terms else 0.0)
         for n in matcher.without(names_in(toks, question=True)):
             if is_acronym(n) or any(w.lower() in skipped for w in n.split()):
                 continue
@@ -539,6 +551,13 @@ def answer_names(
             best[n] = max(best.get(n, 0.0), shared + bonus)
     order = {n: i for i, n in enumerate(best)}
     return sorted(best, key=lambda n: (-(best[n] + extra.get(n, 0.0)), order[n]))
+
+
+def _opens_name(tokens: list[Token], i: int) -> bool:
+    """Whether the capitalised sentence-initial word at `i` opens a name joined by "of" and the like ("King of
+    Comedy was slept on", "Bank of America said"): capitalised only where it stands, it would be passed over."""
+    nxt = tokens[i + 1 : i + 3]
+    return len(nxt) == 2 and tokens[i].cap and nxt[0].low in GLUE - {"and", "the", "for"} and nxt[1].cap
 
 
 def described_as(answer: str, names: Sequence[str], matcher: OutletMatcher) -> list[str]:
@@ -769,7 +788,13 @@ def _resolve(
     names = _dedupe(topic.referents[:MAX_ANSWER_NAMES] + topic.names[len(own.names) :][:MAX_NAMES], [question])
     # A question that says much itself needs only the names it refers to; a bare "And in Mexico?" needs the topic.
     budget = MAX_WORDS if len(own.words) + len(own.names) < OWN_ENOUGH else MAX_WORDS_WHEN_SPECIFIC
-    words = _rank(_dedupe(topic.words[len(own.words) :], [question, *names]), specificity, budget)
+    inherited = _dedupe(topic.words[len(own.words) :], [question, *names])
+    # The previous question's own words first ("And his fight with Floyd Mayweather?" after "…the fight's
+    # pay-per-view sales?" asks for its pay-per-view sales, not the first turn's scorecards); older ones fill up.
+    recent = {w.lower() for w in _own(history[-1].question, matcher).words}
+    first = _rank([w for w in inherited if w.lower() in recent], specificity, budget)
+    rest = _rank([w for w in inherited if w.lower() not in recent], specificity, budget - len(first))
+    words = [w for w in inherited if w in first or w in rest]
     carried = names + words
     previous = history[-1]
     # "And the other outlets?": other than the outlets the previous question named ("What did Dawn report…?"),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from rag.text.dates import MONTH_WORD, WEEKDAYS
 from rag.text.names import names_in
-from rag.text.tokens import AUX, DEGREE, PERSONAL, WH, word_tokens
+from rag.text.tokens import AUX, DEGREE, PERSONAL, STOP, WH, word_tokens
 from rag.types import AnswerKind as Kind
 
 #: "what/which" + one of these asks for a quantity or a date rather than a name.
@@ -108,6 +108,22 @@ def asks_yes_no(question: str) -> bool:
             continue
         return t.low in AUX
     return False
+
+
+def asked_noun(question: str) -> str | None:
+    """The noun a "which/what/whose <noun>" question asks for, lower-cased ("Which Martin Scorsese film did…?" →
+    "film", "Which theater chain…" → "theater"); None for "who", "what did…" and the rest. The sentence that
+    answers such a question usually says it ("…her father's 1983 film"). Names between the question word and
+    the noun are passed over; only the first word is taken (without a tagger, the next may be the verb)."""
+    toks = word_tokens(question)
+    at = next((i for i, t in enumerate(toks) if t.low in WH), None)
+    if at is None or toks[at].low not in {"which", "what", "whose"}:
+        return None
+    for t in toks[at + 1 :]:
+        if t.cap:
+            continue
+        return None if t.low in STOP or t.low in _NOT_A_NOUN else t.low
+    return None
 
 
 def asks_for_a_name(question: str) -> bool:

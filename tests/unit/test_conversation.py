@@ -166,6 +166,19 @@ def test_answer_names_prefer_the_sentence_that_answers_the_question() -> None:
     assert "Fortune" not in names and not any("Bankman" in n for n in names)
 
 
+def test_answer_names_prefer_the_sentence_saying_the_asked_noun() -> None:
+    # "Which … film": the film is named where the answer says "film", even at the start of a quotation, and
+    # ranks above the person the other sentences share more of the question's words with.
+    answer = (
+        "The Independent: In a TikTok posted by Francesca, the legendary director's daughter explained that she "
+        "was going to quiz him on popular internet slang. [1] “King of Comedy was slept on,” she added, "
+        "referring to her father's 1983 film starring Robert De Niro. [2]"
+    )
+    question = "Which Martin Scorsese film did his daughter call 'slept on' in her TikTok slang quiz?"
+    names = answer_names(answer, ["The Independent"], skip=["Martin Scorsese", "TikTok"], question=question)
+    assert names[0] == "King of Comedy"
+
+
 def test_sentence_initial_words_are_not_names_in_answers() -> None:
     names = answer_names("Al Jazeera: Organised crime, he concluded, can only be defeated. [1]", ["Al Jazeera"])
     assert names == []
@@ -238,6 +251,22 @@ def test_specificity_drops_words_the_corpus_never_uses_and_keeps_the_rarest() ->
         assert r.carried == ("strike", "boat")  # the two rarest, in the order they were asked
     finally:
         reading.MAX_WORDS = conversation_budget
+
+
+def test_a_continuation_carries_the_previous_questions_words_before_older_ones() -> None:
+    # "And his fight with Floyd Mayweather?" after "…the fight's pay-per-view sales?" asks for its sales, though
+    # the first turn's "scorecards" is the rarer word.
+    said = "Sporting News: Canelo won the fight on the judges' scorecards after a knockdown in round seven. [1]"
+    questions = [
+        "What were the judges' scorecards when Canelo Alvarez beat Jermell Charlo?",
+        "In which round did he knock Charlo down?",
+        "What did Essentially Sports say about the fight's pay-per-view sales?",
+    ]
+    scale = {"scorecards": 9.0, "judges": 8.0, "knock": 7.0, "pay-per-view": 3.0, "sales": 2.0}
+    outlets = ["Essentially Sports", "Sporting News"]
+    history = [turn(q, said) for q in questions]
+    r = read("And his fight with Floyd Mayweather?", history, outlets, lambda w: scale.get(w, 0.0))
+    assert "sales" in r.carried and "scorecards" not in r.carried
 
 
 def test_a_question_that_says_much_carries_fewer_words() -> None:

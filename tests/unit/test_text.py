@@ -82,6 +82,16 @@ def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -
     }
     assert {q: asked_kind(q) for q in kinds} == kinds
     assert asks_for_a_name("What company makes it?") and not asks_for_a_name("What about Mexico?")
+    from rag.text.asks import asked_noun
+
+    nouns = {
+        "Which Martin Scorsese film did his daughter call 'slept on'?": "film",
+        "Whose robot is Amazon testing?": "robot",
+        "What team did he play for?": "team",
+        "Who is the judge?": None,
+        "What did Dawn say?": None,
+    }
+    assert {q: asked_noun(q) for q in nouns} == nouns
     assert asks_yes_no("Did The Verge report a fall in sales?") and asks_yes_no("And was he charged?")
     assert not asks_yes_no("What did he say?") and not asks_yes_no("Who was charged?") and not asks_yes_no("")
 
