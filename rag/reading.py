@@ -334,8 +334,9 @@ def anaphora(question: str, not_persons: frozenset[str] = frozenset()) -> list[s
             if nxt in TIME_NOUNS or nxt == "of" or (t.low == "those" and nxt in {"who", "that", "which", "whose"}):
                 continue
             # "that" is a conjunction or relative ("said that…", "the order that…") unless it ends the
-            # question, follows a preposition ("after that"), or opens it ("Was that…", "Why was that?").
-            if t.low == "that" and not (not nxt or prev in PREPOSITIONS or i <= 2 or nxt in SOURCE_NOUNS):
+            # question, follows a preposition ("after that") or an auxiliary ("How long has that record
+            # stood?": no conjunction stands there), or opens it ("Was that…", "Why was that?").
+            if t.low == "that" and not (not nxt or prev in PREPOSITIONS | AUX or i <= 2 or nxt in SOURCE_NOUNS):
                 continue
             if not _bound(toks, i):
                 found.append(t.low)
@@ -707,7 +708,11 @@ def _follow(
         # else. What it replaces (the previous question's own names, the words bound to them, the people
         # earlier answers supplied) gives way; older names stay as the topic.
         gone = _replaced(own, prev)
-        inherited_names = [n for n in inherited_names if n.lower() not in gone]
+        # A name replaced goes with its longer form from an older turn ("Haaland" replaced: "Erling Haaland").
+        gone_names = {w for n in prev.names if n.lower() in gone for w in n.lower().split()}
+        inherited_names = [
+            n for n in inherited_names if n.lower() not in gone and not gone_names & set(n.lower().split())
+        ]
         inherited_words = [w for w in inherited_words if w.lower() not in gone]
         referents = []
     elif previous.answer and (asked_kind(asked_by(history)) == "name" or (pronoun and not before.names)):

@@ -41,6 +41,7 @@ def turn(question: str, answer: str = "", outlets: tuple[str, ...] = ()) -> Turn
         "How big is its stake in the company?",  # possessive with no owner in the question
         "Which countries sent representatives there?",
         "What happened after that?",
+        "How long has that record stood?",  # "that" after an auxiliary is a demonstrative, not a conjunction
         "How many Navy and Marines can those vessels carry?",  # "and" inside a name opens no clause
         "What happened since then?",
         "And in Mexico?",  # continuations
@@ -267,6 +268,16 @@ def test_a_continuation_carries_the_previous_questions_words_before_older_ones()
     history = [turn(q, said) for q in questions]
     r = read("And his fight with Floyd Mayweather?", history, outlets, lambda w: scale.get(w, 0.0))
     assert "sales" in r.carried and "scorecards" not in r.carried
+
+
+def test_a_replaced_name_goes_with_its_longer_form_from_an_older_turn() -> None:
+    said = "The New York Times: Erling Haaland is six away from Norway's goalscoring record. [1]"
+    questions = [
+        "Whose Norwegian goalscoring record is Erling Haaland close to breaking?",
+        "What did the other outlets say about Haaland's goals?",
+    ]
+    r = read("And Harry Kane?", [turn(q, said) for q in questions], ["The New York Times"])
+    assert r.follow_up and not any("Haaland" in c for c in r.carried)
 
 
 def test_a_question_that_says_much_carries_fewer_words() -> None:
