@@ -742,8 +742,8 @@ def _replaced(own: _Own, prev: _Own) -> set[str]:
     Game 3?" after "…the final score of Game 2 of the World Series?": the World Series stays, and so does the
     frame, since it asks for Game 3's final score). Words without a name, whose noun the previous question
     used, replace the words before that noun ("And on the second ballot?" after "…against Jim Jordan on his
-    third ballot…": "third" goes, Jim Jordan stays). Otherwise X replaces every name the previous question gave,
-    with the words bound to them."""
+    third ballot…": "third" goes, Jim Jordan stays); other words without a name replace nothing. Otherwise X
+    replaces every name the previous question gave, with the words bound to them."""
     own_names = {w.lower() for n in own.names for w in n.split()}
     own_terms = set(tokenize([" ".join(own.words)])[0]) if own.words else set()
     if not own.names and own_terms:
@@ -751,6 +751,10 @@ def _replaced(own: _Own, prev: _Own) -> set[str]:
         shared = [i for i, t in enumerate(toks) if set(tokenize([t.low])[0]) & own_terms]
         if shared:
             return {toks[i - 1].low for i in shared if i > 0 and toks[i - 1].low not in STOP and not toks[i - 1].cap}
+        # Words in parallel to nothing the previous question said ("And with 128GB of memory and 8TB of
+        # storage?" after "How much does the M3 Max MacBook Pro cost?", "What about the defense lawyer?"
+        # after "Who is the prosecutor in the Bankman-Fried trial?") narrow its subject; they replace no name.
+        return set()
     parallel = [n for n in prev.names if own_names & {w.lower() for w in n.split()}]
     if parallel:
         return {n.lower() for n in parallel}

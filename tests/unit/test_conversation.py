@@ -270,6 +270,12 @@ def test_a_continuation_carries_the_previous_questions_words_before_older_ones()
     assert "sales" in r.carried and "scorecards" not in r.carried
 
 
+def test_a_continuation_with_words_alone_narrows_the_subject_and_replaces_no_name() -> None:
+    history = [turn("How much does the 16-inch M3 Max MacBook Pro that TechCrunch reviewed cost as configured?")]
+    r = read("And with 128GB of memory and 8TB of storage?", history, ["TechCrunch"])
+    assert "M3 Max MacBook Pro" in r.carried_names
+
+
 def test_a_replaced_name_goes_with_its_longer_form_from_an_older_turn() -> None:
     said = "The New York Times: Erling Haaland is six away from Norway's goalscoring record. [1]"
     questions = [
