@@ -143,6 +143,11 @@ class RetrievalSettings(_Group):
     part_weight: float = Field(
         default=1.0, description="Weight of each per-part sub-search (one clause of a many-part question); 0: off."
     )
+    focus_weight: float = Field(
+        default=0.7,
+        description="Weight of a follow-up's own words searched within the articles the last two answers cited "
+        "(its focus), beside the search with the carried words; 0: off.",
+    )
     subquery_dates: bool = Field(
         default=True, description='Restrict a source\'s sub-search to the date named beside it ("The Verge on Nov 7").'
     )

@@ -107,6 +107,9 @@ class Pipeline:
         query.notes += [n for n in (llm_note, reading.note()) if n]
         if reading.follow_up and history:
             query.said = history[-1].answer
+            if reading.words and not narrowed:
+                # "How heavy is it?": what it asks is searched within the articles the last two answers cited.
+                query.focus = list(dict.fromkeys(a for turn in history[-2:][::-1] for a in turn.articles))
         if infer:  # sources and dates the question names become per-source sub-searches
             query.subqueries = list(reading.subqueries)
             query.unknown_sources = list(reading.unknown_sources)

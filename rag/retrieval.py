@@ -42,6 +42,12 @@ _TERM_CACHE = 200_000  # terms whose document frequency is kept
 threadpool_limits(limits=1, user_api="blas")
 
 
+#: At most this many chunks of the focus articles are scored (a long live blog can have hundreds).
+_FOCUS_CHUNKS = 400
+#: BM25's usual term-frequency saturation and length normalisation, for scoring the focus chunks.
+_K1, _B = 1.5, 0.75
+
+
 def _rrf(ranked: Sequence[Sequence[int]], weights: Sequence[float], k: float) -> dict[int, float]:
     """Weighted reciprocal-rank fusion of ranked chunk-id lists: Σ w / (k + rank)."""
     fused: dict[int, float] = {}
@@ -202,7 +208,8 @@ class Retriever:
             return []
         subs = [sq for sq in query.subqueries if s.subquery_weight > 0 or sq.kind != "source"]
         subs = [sq for sq in subs if s.part_weight > 0 or sq.kind != "part"]
-        texts = list(dict.fromkeys([query.text] + [sq.text for sq in subs]))
+        focus = bool(query.focus) and s.focus_weight > 0 and bool(query.question)
+        texts = list(dict.fromkeys([query.text] + [sq.text for sq in subs] + ([query.question] if focus else [])))
         if self.embedder is None:
             raise RuntimeError("a Retriever without an embedding model cannot search")
         vecs = self.embedder.encode_queries(texts)
@@ -223,6 +230,9 @@ class Retriever:
                 weight, ranked = s.part_weight, self._ranked(vec_of[sq.text], sq.text, sub, memo)
             for cid, score in ranked.items():
                 fused[cid] = fused.get(cid, 0.0) + weight * score
+        if focus:
+            for cid, score in self._focus_ranked(query, vec_of[query.question], flt).items():
+                fused[cid] = fused.get(cid, 0.0) + s.focus_weight * score
         ranked_all = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
         if s.rerank_pool > 0:
             pool = ranked_all[: max(s.rerank_pool, k)]
@@ -237,6 +247,33 @@ class Retriever:
             cos = float(row.vector @ qvec)
             hits.append(Hit(row.chunk, row.ref, score, dense=cos, bm25=None))
         return hits
+
+    def _focus_ranked(self, query: SearchQuery, qvec: np.ndarray, flt: Filter | None) -> dict[int, float]:
+        """The question's own words (not the words carried from earlier turns) searched within the conversation's
+        focus, the articles the last answers cited (`SearchQuery.focus`): the same reciprocal-rank fusion of a
+        dense and a BM25 ranking, over their chunks only (a few dozen, scored here for every backend alike).
+        Within the user's filters."""
+        ids = self.backend.article_chunks(query.focus)[:_FOCUS_CHUNKS]
+        rows = self.backend.fetch(ids)
+        ids = [c for c in ids if flt is None or flt.matches(rows[c].ref)]
+        if not ids:
+            return {}
+        s = self.settings
+        dense = sorted(ids, key=lambda c: -float(rows[c].vector @ qvec))
+        terms = tokenize([query.question])[0]
+        docs = tokenize([rows[c].chunk.text for c in ids])
+        mean_len = max(1.0, sum(len(d) for d in docs) / len(docs))
+        lexical: dict[int, float] = {}
+        for c, doc in zip(ids, docs, strict=True):
+            tf: dict[str, int] = {}
+            for t in doc:
+                tf[t] = tf.get(t, 0) + 1
+            norm = _K1 * (1 - _B + _B * len(doc) / mean_len)
+            score = sum(self.idf(t) * tf[t] * (_K1 + 1) / (tf[t] + norm) for t in terms if t in tf)
+            if score > 0:
+                lexical[c] = score
+        ranked_lexical = sorted(lexical, key=lambda c: -lexical[c])
+        return _rrf([dense[: s.candidates], ranked_lexical[: s.candidates]], [s.dense_weight, s.bm25_weight], s.rrf_k)
 
     def _sub_filter(self, sq: SubQuery, flt: Filter | None) -> Filter | None:
         """Where a sub-query searches: its outlets and dates within the user's filters. A date that leaves

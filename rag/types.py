@@ -137,6 +137,9 @@ class SearchQuery:
     #: The kind of answer the question asks for, inherited by a bare "And X?" from the question it continues;
     #: None: its words do not say.
     asks: AnswerKind | None = None
+    #: For a follow-up, the articles the last answers cited: the question's own words are searched within them
+    #: too ("How heavy is it?" finds the review's weight passage, which the carried words do not).
+    focus: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

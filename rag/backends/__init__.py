@@ -131,6 +131,10 @@ class Backend(Protocol):
 
     def fetch(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
 
+    def article_chunks(self, article_ids: Sequence[str]) -> list[int]:
+        """The ids of these articles' chunks, in id order (a conversation's focus: `SearchQuery.focus`)."""
+        ...
+
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         """The stored vectors of these chunks' sentences (`rag.sentence_vectors`); None: the index has none."""
         ...

@@ -92,6 +92,7 @@ class LocalBackend:
         df = np.diff(self.bm25.scores["indptr"]) if n else np.zeros(0, dtype=np.int64)
         self._df = {term: int(df[tid]) for term, tid in self.bm25.vocab_dict.items() if term and tid < len(df)}
         self._df = {t: d for t, d in self._df.items() if d > 0}
+        self._by_article: dict[str, list[int]] | None = None  # article id → its chunk ids, built on first use
 
     def session(self) -> contextlib.AbstractContextManager:
         """Nothing to open: a loaded generation never changes under a reader."""
@@ -191,6 +192,14 @@ class LocalBackend:
             chunk = self._index.chunks[int(cid)]
             out[int(cid)] = ChunkRow(chunk, self._index.refs[chunk.article_id], self.vectors[self.pos[int(cid)]])
         return out
+
+    def article_chunks(self, article_ids: Sequence[str]) -> list[int]:
+        if self._by_article is None:
+            by: dict[str, list[int]] = {}
+            for cid in self.ids.tolist():
+                by.setdefault(self._index.chunks[cid].article_id, []).append(cid)
+            self._by_article = by
+        return sorted(c for a in dict.fromkeys(article_ids) for c in self._by_article.get(a, []))
 
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         return self._index.sentences

@@ -587,6 +587,12 @@ class PostgresBackend:
             raise KeyError(f"chunks {missing[:5]} are not in the index (it changed during the search)")
         return out
 
+    def article_chunks(self, article_ids: Sequence[str]) -> list[int]:
+        if not len(article_ids):
+            return []
+        rows = self._rows("SELECT id FROM rag_chunks WHERE article_id = ANY(%s) ORDER BY id", [list(article_ids)])
+        return [int(r[0]) for r in rows]
+
     def sentences(self, chunk_ids: Sequence[int]) -> SentenceVectors | None:
         if not len(chunk_ids):
             return None
@@ -955,8 +961,7 @@ class _IndexView:
         return int(self._b.manifest["dimension"])
 
     def chunk_ids_for(self, article_id: str) -> list[int]:
-        rows = self._b._rows("SELECT id FROM rag_chunks WHERE article_id = %s ORDER BY id", [article_id])
-        return [int(r[0]) for r in rows]
+        return self._b.article_chunks([article_id])
 
 
 def open_postgres(settings: Any, index_dir: Any = None) -> PostgresBackend:

@@ -43,6 +43,18 @@ def test_postgres_answers_as_the_local_index(seed_pipeline, pg_seed: Settings) -
     for filters in ({"outlets": ["Dawn"]}, {"since": "2026-03-06"}, {"outlets": ["Al Jazeera"], "until": "2026-03-05"}):
         q = "What did Stephen Miller say about cartels?"
         assert _result(pg, q, **filters) == _result(seed_pipeline, q, **filters), filters
+    # A follow-up also searches its own words within the articles the last answer cited (`SearchQuery.focus`):
+    # the same chunks of them on both sides, and the same answer.
+    from rag.types import Turn
+
+    first = seed_pipeline.ask("What did Stephen Miller say about cartels?")
+    history = [Turn.from_answer(first)]
+    focus = list(history[0].articles)
+    assert focus and pg.retriever.backend.article_chunks(focus) == seed_pipeline.retriever.backend.article_chunks(focus)
+    follow = seed_pipeline.search_query("What did he compare the cartels to?", history)
+    assert follow.focus == focus
+    local_answer, pg_answer = seed_pipeline.ask(follow.question, history), pg.ask(follow.question, history)
+    assert (pg_answer.text, pg_answer.citations) == (local_answer.text, local_answer.citations)
     # The sentence vectors the answerer scores with are the same rows on both sides.
     ids = sorted(seed_pipeline.index.chunks)
     local, remote = seed_pipeline.retriever.backend.sentences(ids), pg.retriever.backend.sentences(ids)

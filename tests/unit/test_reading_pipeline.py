@@ -134,3 +134,33 @@ def test_other_outlets_that_never_name_the_carried_person_are_quoted_with_a_line
     ]
     answer = _pipeline(named).ask("And what did the other outlets report?", history)
     assert not answer.refused and "but not Sheinbaum" not in answer.text
+
+
+REVIEW = (
+    "The 16-inch MacBook Pro with the M3 Max costs $4,000 as configured, with 48GB of memory. "
+    "With 128GB of memory and 8TB of storage it comes to $7,200. "
+    "The laptop is heavy: it weighs 4.7 pounds, and the battery lasts a full day."
+)
+
+
+def test_a_follow_up_searches_its_own_words_within_the_articles_the_last_answers_cited() -> None:
+    articles = [
+        Article("m", "TechCrunch", "MacBook Pro review", "2023-11-06", "", REVIEW),
+        Article("x", "Engadget", "Gym bags", "2023-11-06", "", "A heavy bag for the gym. It is heavy and cheap."),
+    ]
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(articles, size=80, overlap=0)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    first = Turn("How much does the M3 Max MacBook Pro cost?", "TechCrunch: … [1]", "", ("TechCrunch",), ("m",))
+    query = pipeline.search_query("How heavy is it?", [first])
+    assert query.focus == ["m"]
+    ranked = retriever._focus_ranked(query, np.array([1, 0, 0, 0], np.float32), None)
+    chunks = retriever.index.chunks
+    assert {chunks[c].article_id for c in ranked} == {"m"}  # within the cited article only
+    best = max(ranked, key=lambda c: ranked[c])
+    assert "weighs 4.7 pounds" in chunks[best].text  # its own word, "heavy", picks the passage
+    # A question with no words of its own, a topic change and the other outlets have no focus.
+    assert pipeline.search_query("Why?", [first]).focus == []
+    assert pipeline.search_query("Who founded Engadget's parent company?", [first]).focus == []
+    assert pipeline.search_query("What did the other outlets say about it?", [first]).focus == []
