@@ -24,6 +24,8 @@ _NUMBER_NOUNS = frozenset("percentage percent share number amount price cost fig
 _DATE_NOUNS = frozenset("year date day month time week decade".split())
 #: Words after "what" that make it a question about a thing rather than a name ("What about…", "What if…").
 _NOT_A_NOUN = AUX | PERSONAL | WH | frozenset("about if else happened happens the a an".split())
+#: "What kind of car…": the noun asked for comes after "of".
+_KIND_OF = frozenset("kind kinds type types sort sorts".split())
 
 _NUMBER_WORDS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
@@ -119,9 +121,12 @@ def asked_noun(question: str) -> str | None:
     at = next((i for i, t in enumerate(toks) if t.low in WH), None)
     if at is None or toks[at].low not in {"which", "what", "whose"}:
         return None
-    for t in toks[at + 1 :]:
-        if t.cap:
-            continue
+    rest = toks[at + 1 :]
+    for i, t in enumerate(rest):
+        if t.cap or _NUMBER.fullmatch(t.text) or _YEAR.fullmatch(t.text):
+            continue  # "Which 2023 film…", "Which two teams…"
+        if t.low in _KIND_OF and i + 1 < len(rest) and rest[i + 1].low == "of":
+            return asked_noun("which " + " ".join(x.text for x in rest[i + 2 :]))  # "What kind of car…"
         return None if t.low in STOP or t.low in _NOT_A_NOUN else t.low
     return None
 

@@ -88,6 +88,8 @@ def test_the_kind_of_answer_a_question_asks_for_comes_from_its_question_word() -
         "Which Martin Scorsese film did his daughter call 'slept on'?": "film",
         "Whose robot is Amazon testing?": "robot",
         "What team did he play for?": "team",
+        "Which two teams met in the final?": "teams",  # numbers are passed over
+        "What kind of car is it?": "car",
         "Who is the judge?": None,
         "What did Dawn say?": None,
     }
