@@ -19,8 +19,9 @@ from rag.embedding import get_embedder
 from rag.reading import Reading
 from rag.retrieval import Retriever
 from rag.store import IndexData, load_index, read_manifest
+from rag.text.asks import asks_yes_no, holds_kind
 from rag.text.tokens import tokenize
-from rag.types import Answer, Hit, SearchQuery, Turn
+from rag.types import Answer, AnswerKind, Hit, SearchQuery, Turn
 
 
 class Pipeline:
@@ -161,7 +162,7 @@ class Pipeline:
         that quotes on the rest of the question are not read as being about it."""
         narrowed = answer.filters.get("outlets") or []
         if outlets or not narrowed:
-            return answer
+            return _without_kind(answer, reading.asks)
         answer.filters["narrowed"] = True
         if answer.refused:
             answer.text = reading.narrowed_refusal(narrowed, (h.chunk.text for h in answer.hits))
@@ -182,7 +183,7 @@ class Pipeline:
             if not any(self.retriever.mentions(t, narrowed) for t in terms):
                 lacking = reading.unmentioned(narrowed, word)
                 _preface(answer, f"{lacking} {_their(narrowed)} passages closest to the question:")
-        return answer
+        return answer if answer.preface else _without_kind(answer, reading.asks)
 
     def _mentioned(self, outlets: Sequence[str]) -> Callable[[str], bool]:
         """Whether any article of `outlets` holds every term of a name (searched in all their text)."""
@@ -221,6 +222,23 @@ class Pipeline:
                     yield self._explain(retry, looser, outlets, missed=(reading, item))
                     return
             yield self._explain(item, reading, outlets)
+
+
+#: What a question asking for a figure, a date, a length or a time of day asks for, as the answer's line says it.
+_KIND_WORDS = {"number": "a figure", "date": "a date", "duration": "a length of time", "time": "a time of day"}
+
+
+def _without_kind(answer: Answer, kind: AnswerKind | None) -> Answer:
+    """An extractive answer to "How old is Stephen Miller?" whose quotes hold no figure opens by saying so: the
+    quotes are the passages closest to the question, not its answer (`rag.text.asks.holds_kind`)."""
+    what = _KIND_WORDS.get(kind or "")
+    if what is None or answer.refused or answer.answerer != "extractive" or not answer.citations:
+        return answer
+    if asks_yes_no(answer.question):  # "Did TechCrunch report X when…?" asks yes or no, not for a date
+        return answer
+    if not any(holds_kind(c.quote, kind) for c in answer.citations if kind is not None):
+        _preface(answer, f"None of the passages found gives {what}. The closest to the question:")
+    return answer
 
 
 def _preface(answer: Answer, line: str) -> None:

@@ -35,11 +35,12 @@ _NUMBER_WORDS = (
 # A figure: digits (not a bare year, which dates a sentence rather than counting anything), "$", "%", or a
 # number word, also inside a compound ("nine-person jury", "two-thirds"); not "one", mostly a pronoun.
 _NUMBER = re.compile(
-    r"[$€£%]|\b(?!(?:19|20)\d\d\b)\d[\d,.]*\b|(?<![\w'’])(?:" + "|".join(_NUMBER_WORDS.split()) + r")(?![\w'’])",
+    r"[$€£%]|\b(?!(?:19|20)\d\d\b)\d[\d,.]*\b|(?<![\w'’])(?:" + "|".join(_NUMBER_WORDS.split()) + r")(?![\w'’])"
+    r"|\b(?:century|centuries|decades?)-old\b",  # "a century-old award" says how old
     re.I,
 )
-#: A year as written in news text: "2002", "1983".
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+#: A year as written in news text: "2002", "1983", "the 1823 Monroe Doctrine".
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 # A time of day: "8:15 p.m.", "3pm", "20:00", "noon".
 _TIME = re.compile(r"(?i:\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b\.?|\b(?:[01]?\d|2[0-3]):[0-5]\d\b|\b(?:noon|midnight)\b)")
 # Month and weekday names are matched as written (capitalised: "may" is a verb); the rest either way. A time
@@ -64,6 +65,7 @@ _DURATION = re.compile(
     r"(?i:\b(?:\d[\d,.]*|a|an|several|few|" + "|".join(_NUMBER_WORDS.split()) + r")[\s-]+(?:[a-z]+[\s-]+)?"
     r"(?:" + "|".join(_UNITS.split()) + r")\b(?!-old))"
     r"|\b(?i:since)\s+(?:\w+\s+){0,2}?(?:" + _YEAR.pattern + "|" + MONTH_WORD.pattern + ")"
+    r"|(?i:\b(?:for|after|over|within)\s+(?:decades|years|months|weeks|centuries)\b)"  # "after decades of effort"
 )
 
 

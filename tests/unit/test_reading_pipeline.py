@@ -165,3 +165,21 @@ def test_a_follow_up_searches_its_own_words_within_the_articles_the_last_answers
     assert pipeline.search_query("Why?", [first]).focus == []
     assert pipeline.search_query("Who founded Engadget's parent company?", [first]).focus == []
     assert pipeline.search_query("What did the other outlets say about it?", [first]).focus == []
+
+
+def test_an_answer_whose_quotes_hold_no_figure_says_so_first() -> None:
+    articles = [
+        Article("d", "Dawn", "Miller on cartels", "2025-11-01", "", MILLER),
+        Article("t", "TC Sentinel", "Strikes", "2025-11-01", "", "The boat strikes killed 150 people, officials said."),
+    ]
+    pipeline = Pipeline(Settings())
+    retriever = memory_retriever(articles)
+    retriever.embedder = _NoDense()  # type: ignore[assignment]
+    pipeline._retriever = retriever
+    old = pipeline.ask("How old is Stephen Miller?")
+    assert not old.refused and old.preface == "None of the passages found gives a figure. The closest to the question:"
+    assert old.text.startswith(old.preface) and "Stephen Miller said" in old.cited_text
+    died = pipeline.ask("How many people have the boat strikes killed?")
+    assert not died.refused and died.preface == "" and "150" in died.text
+    asked = pipeline.ask("Did Stephen Miller say when the cartels must be defeated?")  # yes or no: no such line
+    assert asked.preface == ""
