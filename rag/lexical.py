@@ -9,6 +9,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rag.types import ArticleRef, Chunk
 
@@ -26,3 +27,8 @@ def bm25_document(ref: ArticleRef, chunk: Chunk, with_outlet: bool) -> str:
 def idf(df: int, n_docs: int) -> float:
     """bm25s's "lucene" inverse document frequency."""
     return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def term_score(tf: Any, length: Any, idf: float, avgdl: float) -> Any:
+    """One term's BM25 score in a document of `length` tokens holding it `tf` times (numbers or numpy arrays)."""
+    return idf * tf / (tf + K1 * ((1 - B) + B * length / avgdl))

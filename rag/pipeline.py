@@ -231,12 +231,12 @@ _KIND_WORDS = {"number": "a figure", "date": "a date", "duration": "a length of 
 def _without_kind(answer: Answer, kind: AnswerKind | None) -> Answer:
     """An extractive answer to "How old is Stephen Miller?" whose quotes hold no figure opens by saying so: the
     quotes are the passages closest to the question, not its answer (`rag.text.asks.holds_kind`)."""
-    what = _KIND_WORDS.get(kind or "")
-    if what is None or answer.refused or answer.answerer != "extractive" or not answer.citations:
+    what = _KIND_WORDS.get(kind) if kind is not None else None
+    if kind is None or what is None or answer.refused or answer.answerer != "extractive" or not answer.citations:
         return answer
     if asks_yes_no(answer.question):  # "Did TechCrunch report X when…?" asks yes or no, not for a date
         return answer
-    if not any(holds_kind(c.quote, kind) for c in answer.citations if kind is not None):
+    if not any(holds_kind(c.quote, kind) for c in answer.citations):
         _preface(answer, f"None of the passages found gives {what}. The closest to the question:")
     return answer
 

@@ -26,6 +26,7 @@ from rag.boilerplate import Repeated
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.lexical import idf as _idf_of
+from rag.lexical import term_score
 from rag.sentence_vectors import SentenceVectors
 from rag.store import IndexData
 from rag.text.outlets import OutletMatcher
@@ -44,8 +45,6 @@ threadpool_limits(limits=1, user_api="blas")
 
 #: At most this many chunks of the focus articles are scored (a long live blog can have hundreds).
 _FOCUS_CHUNKS = 400
-#: BM25's usual term-frequency saturation and length normalisation, for scoring the focus chunks.
-_K1, _B = 1.5, 0.75
 
 
 def _rrf(ranked: Sequence[Sequence[int]], weights: Sequence[float], k: float) -> dict[int, float]:
@@ -268,8 +267,7 @@ class Retriever:
             tf: dict[str, int] = {}
             for t in doc:
                 tf[t] = tf.get(t, 0) + 1
-            norm = _K1 * (1 - _B + _B * len(doc) / mean_len)
-            score = sum(self.idf(t) * tf[t] * (_K1 + 1) / (tf[t] + norm) for t in terms if t in tf)
+            score = sum(term_score(tf[t], len(doc), self.idf(t), mean_len) for t in terms if t in tf)
             if score > 0:
                 lexical[c] = score
         ranked_lexical = sorted(lexical, key=lambda c: -lexical[c])

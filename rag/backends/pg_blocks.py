@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.lexical import K1, B, idf
+from rag.lexical import idf, term_score
 
 BLOCK_BITS = 16
 TABLE = [
@@ -316,4 +316,4 @@ def _parts(tf: np.ndarray, length: np.ndarray, idf: float, avgdl: float) -> np.n
 
 
 def _part(tf: np.ndarray, length: np.ndarray, idf: float, avgdl: float) -> np.ndarray:
-    return (idf * tf / (tf + K1 * ((1 - B) + B * length / avgdl))).astype(np.float32)
+    return term_score(tf, length, idf, avgdl).astype(np.float32)
