@@ -3,9 +3,9 @@
 
 Scraped news bodies keep the newsletter boxes, share bars and app prompts of the pages they came from. An
 outlet's own reporting does not repeat a sentence word for word in three different articles; its page
-template does. So a sentence found in at least `MIN_ARTICLES` articles of the corpus is furniture (on the
-609 MultiHop-RAG articles: 206 such sentences, 7.6% of the extractive answers quoted one before they were left
-out; docs/evaluation.md, session 14). Wire copy that two outlets both print stays quotable.
+template does. So a sentence found in at least `MIN_ARTICLES` articles of the corpus is furniture (how many
+there are on the MultiHop-RAG articles, and how many answers quoted one: docs/evaluation.md, session 14). Wire
+copy that two outlets both print stays quotable.
 
 Counted over every article of a generation when it is written (`rag.store.write_generation`) and kept as a
 plain file of 64-bit sentence keys, `REPEATED_FILE`, under the manifest's checksums; the answerers ask
