@@ -113,7 +113,8 @@ class Pipeline:
                 query.focus = list(dict.fromkeys(a for turn in history[-2:][::-1] for a in turn.articles))
                 if query.focus and self.settings.focus_weight > 0:
                     n = len(query.focus)
-                    query.notes.append(f"also searched its own words in the {n} article{'s' * (n > 1)} cited before")
+                    asked = " ".join(reading.words)
+                    query.notes.append(f"also searched “{asked}” in the {n} article{'s' * (n > 1)} cited before")
         if infer:  # sources and dates the question names become per-source sub-searches
             query.subqueries = list(reading.subqueries)
             query.unknown_sources = list(reading.unknown_sources)

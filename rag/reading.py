@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from rag.text.asks import Kind, asked_kind, asked_noun
+from rag.text.asks import Kind, asked_kind, asked_noun, holds_kind
 from rag.text.dates import MONTH_WORD, DateMention, find_dates
 from rag.text.markers import strip_markers
 from rag.text.names import content_words, is_acronym, is_place, is_speaker, names_in
@@ -630,12 +630,18 @@ def cited_outlets(turn: Turn, outlets: Iterable[str] = ()) -> list[str]:
 def answering_outlets(turn: Turn, matcher: OutletMatcher) -> list[str]:
     """The cited outlets whose quotes say what the turn's question asked: those sharing a word the question
     says itself (not only words it carried), so "the other outlets" are other than those that answered, not
-    other than every outlet quoted for context. All cited outlets when none (or the answer's text) tells."""
+    other than every outlet quoted for context. When the question asked for a figure, date or length, only those
+    whose quotes hold one answered, if any do. All cited outlets when none (or the answer's text) tells."""
     cited = cited_outlets(turn, matcher.outlets)
     own = _own(turn.question, matcher)
     asked = set(tokenize([" ".join(own.words + own.names)])[0])
     lines = {o: " ".join(re.findall(rf"(?m)^{re.escape(o)}: (.*)$", turn.answer)) for o in cited}
     answered = [o for o in cited if asked & set(tokenize([lines[o]])[0])]
+    kind = asked_kind(turn.question)
+    if kind is not None and kind != "name":
+        # "When was the deal approved?": an outlet whose quotes hold no date was quoted on the deal, not on when.
+        dated = [o for o in answered if holds_kind(lines[o], kind)]
+        answered = dated or answered
     return answered or cited
 
 
@@ -903,7 +909,7 @@ def _analyse(question: str, matcher: OutletMatcher, reference: date | None) -> _
         if f.kind != "source":
             continue
         when = _describe_range(f.since, f.until)
-        where = " / ".join(f.outlets) if f.outlets else "articles"
+        where = "the articles" + (" of " + " / ".join(f.outlets) if f.outlets else "")
         result.notes.append(f"also searched {where}" + (f" {when}" if when else "") + " on their own")
     n_parts = sum(f.kind == "part" for f in result.subqueries)
     if n_parts:

@@ -459,6 +459,19 @@ def test_the_other_outlets_are_other_than_those_that_answered() -> None:
     assert reading.answering_outlets(vague, reading._matcher(SEED_OUTLETS)) == ["Al Jazeera", "Dawn"]
 
 
+def test_for_a_when_question_the_outlets_that_answered_are_those_quoting_a_date() -> None:
+    answer = (
+        "Engadget: The deal was finally approved on October 12, 2023. [1]\n"
+        "Dawn: Microsoft has sealed its long-awaited deal for Activision Blizzard. [2]"
+    )
+    history = [turn("When was the deal approved?", answer, ("Engadget", "Dawn"))]
+    outlets = [*SEED_OUTLETS, "Engadget"]
+    assert reading.answering_outlets(history[0], reading._matcher(outlets)) == ["Engadget"]
+    # Neither quote gives a date: both were quoted on the deal, so both answered as before.
+    undated = turn("When was the deal approved?", answer.replace("on October 12, 2023", ""), ("Engadget", "Dawn"))
+    assert reading.answering_outlets(undated, reading._matcher(outlets)) == ["Engadget", "Dawn"]
+
+
 def test_a_looser_reading_drops_the_carried_names_and_keeps_the_words() -> None:
     r = read("What did the other outlets say about critics?", [turn("What did Rebecca Bill Chavez warn about?")])
     loose = r.looser()

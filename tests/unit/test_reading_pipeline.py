@@ -155,7 +155,7 @@ def test_a_follow_up_searches_its_own_words_within_the_articles_the_last_answers
     first = Turn("How much does the M3 Max MacBook Pro cost?", "TechCrunch: … [1]", "", ("TechCrunch",), ("m",))
     query = pipeline.search_query("How heavy is it?", [first])
     assert query.focus == ["m"]
-    assert "also searched its own words in the 1 article cited before" in query.notes  # said, as every search is
+    assert "also searched “heavy” in the 1 article cited before" in query.notes  # said, as every search is
     ranked = retriever._focus_ranked(query, np.array([1, 0, 0, 0], np.float32), None)
     chunks = retriever.index.chunks
     assert {chunks[c].article_id for c in ranked} == {"m"}  # within the cited article only
