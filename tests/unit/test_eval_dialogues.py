@@ -48,6 +48,8 @@ FRESH = {
     "multihop6": EVAL / "dialogues_fresh6_multihop.jsonl",
     "seeds7": EVAL / "dialogues_fresh7_seeds.jsonl",
     "multihop7": EVAL / "dialogues_fresh7_multihop.jsonl",
+    "seeds8": EVAL / "dialogues_fresh8_seeds.jsonl",
+    "multihop8": EVAL / "dialogues_fresh8_multihop.jsonl",
 }
 MULTIHOP_CORPUS = ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.jsonl"
 
